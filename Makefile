@@ -1,0 +1,70 @@
+# lakeops task runner. `make run` and `make test` set everything up on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+UV_VERSION := 0.13.8
+TOOLS := .tools/venv
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+SUPERSET_VENV := .venv-superset
+export UV_COMPILE_BYTECODE := 1
+export UV_PYTHON_DOWNLOADS := never
+export UV_LINK_MODE := copy
+PYTEST_ARGS ?=
+
+.PHONY: help setup run test test-fast bench up down status lint lock clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+# The core environment: Airflow, GX, dbt, Spark, MLflow, Evidently, ... and lakeops itself.
+$(VENV)/.synced: $(UV) requirements/core.lock pyproject.toml
+	test -x $(VENV)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(VENV)
+	VIRTUAL_ENV=$(VENV) $(UV) pip sync --quiet requirements/core.lock
+	VIRTUAL_ENV=$(VENV) $(UV) pip install --quiet --no-deps -e .
+	touch $@
+
+# Superset pins SQLAlchemy < 2 and Airflow needs 2: it gets an environment of its own.
+$(SUPERSET_VENV)/.synced: $(UV) superset/requirements.lock
+	test -x $(SUPERSET_VENV)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(SUPERSET_VENV)
+	VIRTUAL_ENV=$(SUPERSET_VENV) $(UV) pip sync --quiet superset/requirements.lock
+	touch $@
+
+setup: $(VENV)/.synced $(SUPERSET_VENV)/.synced  ## create both virtual environments (idempotent)
+
+run: setup  ## start the embedded platform and run the demo (re-runnable)
+	$(VENV)/bin/lakeops demo
+
+test: setup  ## run the whole test suite
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+test-fast: setup  ## unit, DAG and data tests only (no servers)
+	$(VENV)/bin/python -m pytest -m "not integration and not e2e" $(PYTEST_ARGS)
+
+bench: setup  ## benchmarks at full scale, each against baselines measured in the same run
+	$(VENV)/bin/python -m benchmarks
+
+up: setup  ## start the embedded services
+	$(VENV)/bin/lakeops up
+
+down:  ## stop every service `make up` started
+	$(VENV)/bin/lakeops down
+
+status:  ## show services, pids, ports and health
+	$(VENV)/bin/lakeops status
+
+lint: setup  ## ruff and mypy
+	$(VENV)/bin/ruff check plugins dags tests benchmarks spark_jobs
+	$(VENV)/bin/mypy
+
+lock: $(UV)  ## re-resolve both lock files (then commit them)
+	$(UV) pip compile --quiet --python-version 3.11 --extra dev pyproject.toml -o requirements/core.lock
+	$(UV) pip compile --quiet --python-version 3.11 superset/requirements.in -o superset/requirements.lock
+
+clean:  ## remove the environments (the state folder .lakeops is kept)
+	rm -rf $(TOOLS) $(VENV) $(SUPERSET_VENV)

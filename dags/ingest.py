@@ -1,0 +1,78 @@
+"""Ingest DAGs: one per source (``ingest_education``, ``ingest_business``).
+
+Only wiring lives here; the work is in :mod:`lakeops.ingest` (plain functions that the CLI
+and the tests call too).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import DAG, CronDataIntervalTimetable, task
+
+from lakeops import ingest
+from lakeops.contracts import TABLES
+from lakeops.settings import get_settings
+
+START = pendulum.datetime(2024, 10, 1, tz="UTC")
+INTERVAL = "{{ data_interval_start | ds }}"
+
+DOC = """
+### Ingest `{source}`
+
+Daily, for the data interval `[data_interval_start, data_interval_end)`:
+
+1. **wait_for_delivery** waits (reschedule mode) until every table of the source has a
+   delivery under `landing/{source}/<table>/<YYYY-MM-DD>/`; when the timeout passes the
+   run fails naming the missing tables — a missing delivery is never a silent success.
+2. **ingest_&lt;table&gt;** reads each delivery per its contract
+   (`expectations/contracts/{source}/`), casts to the contract's types, pseudonymizes PII,
+   replaces `raw/{source}/<table>/dt=<interval>/`, keeps rejected rows with their rule in
+   `quarantine/`, archives the delivery under `landing/_archive/` and writes a manifest.
+3. **record_manifest** writes the interval's row counts to `monitoring/ingest_runs/`.
+
+Re-running an interval replaces its partitions; it never duplicates a row.
+Tables: {tables}.
+"""
+
+
+def build(source: str) -> DAG:
+    settings = get_settings()
+    with DAG(
+        dag_id=f"ingest_{source}",
+        description=f"Land {source} deliveries into the raw zone of the lake",
+        doc_md=DOC.format(source=source, tables=", ".join(TABLES[source])),
+        schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+        start_date=START,
+        catchup=False,
+        max_active_runs=2,
+        tags=["lakeops", "ingest", source],
+        default_args={
+            "owner": "data-platform",
+            "retries": 1,
+            "retry_delay": timedelta(seconds=30),
+        },
+    ) as dag:
+        wait = task.sensor(
+            task_id="wait_for_delivery",
+            poke_interval=settings.delivery_poke_s,
+            timeout=settings.delivery_timeout_s,
+            mode="reschedule",
+            retries=0,
+        )(ingest.delivery_ready)(source=source, interval=INTERVAL)
+        tables = [
+            task(task_id=f"ingest_{table}")(ingest.ingest_table)(
+                source=source, table=table, interval=INTERVAL
+            )
+            for table in TABLES[source]
+        ]
+        record = task(task_id="record_manifest")(ingest.record_interval)(
+            source=source, interval=INTERVAL
+        )
+        wait >> tables >> record
+    return dag
+
+
+for _source in TABLES:
+    globals()[f"ingest_{_source}"] = build(_source)

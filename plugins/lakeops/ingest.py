@@ -1,0 +1,553 @@
+"""Ingest: landing/ deliveries -> raw/ partitions, per source table and data interval.
+
+For one table and one interval this
+
+1. finds the delivery in ``landing/<source>/<table>/<YYYY-MM-DD>/`` (or, on a re-run, in
+   the archive it was moved to);
+2. reads every file per the contract's delivery format and enforces the schema: values
+   are cast to the contract's types and a row that cannot be cast, has a null where the
+   contract forbids one, or is not a well-formed line is *rejected*, never dropped;
+3. pseudonymizes PII with a keyed hash (HMAC-SHA256), generalizes or drops it as the
+   contract says;
+4. replaces ``raw/<source>/<table>/dt=<interval>/part-0.parquet`` (atomic) and
+   ``quarantine/<source>/<table>/dt=<interval>/ingest.parquet`` (rejected rows with the
+   rule they broke);
+5. writes a manifest (files with checksums, rows in / written / rejected) beside the
+   partition, and archives the delivery under ``landing/_archive/`` — never deleting it.
+
+Re-running an interval gives the same partition, the same quarantine and the same
+manifest: nothing is appended, everything is replaced.
+
+Reading and casting run in DuckDB (``read_csv`` with ``store_rejects`` for CSV), so the
+hot path is as fast as a plain DuckDB CSV->Parquet copy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lakeops.contracts import TABLES, Column, Contract, Format, PiiAction, get_contract
+from lakeops.lake import Lake, partition_dir, table_path
+from lakeops.secrets import pii_key
+from lakeops.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+ARCHIVE = "landing/_archive"
+QUARANTINE_FILE = "ingest.parquet"
+MANIFEST = "_manifest.json"
+
+# Rules a row can break at ingest; the validation stage adds its own expectations.
+RULE_MALFORMED = "ingest.well_formed_record"
+RULE_CAST = "ingest.column_type"
+RULE_NOT_NULL = "ingest.column_not_null"
+
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("_source_file", pa.string()),
+        ("_line", pa.int64()),
+        ("_rule", pa.string()),
+        ("_reason", pa.string()),
+        ("_record", pa.string()),
+    ]
+)
+
+
+class IngestError(Exception):
+    """A delivery the pipeline cannot take as a whole (the files are kept as delivered)."""
+
+
+class DeliveryMissing(IngestError):
+    pass
+
+
+class SchemaMismatch(IngestError):
+    pass
+
+
+@dataclass
+class DeliveredFile:
+    path: str  # where it is now (inbox or archive)
+    name: str
+    bytes: int
+    sha256: str = ""
+    archived_to: str = ""
+
+
+@dataclass
+class Manifest:
+    source: str
+    table: str
+    interval: str
+    files: list[DeliveredFile]
+    rows_in: int = 0
+    rows_written: int = 0
+    rows_rejected: int = 0
+    rejected_by_rule: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    raw_path: str = ""
+    quarantine_path: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _iso(interval: date | str) -> str:
+    return interval.isoformat() if isinstance(interval, date) else str(interval)[:10]
+
+
+def inbox_dir(contract: Contract, interval: date | str) -> str:
+    return table_path("landing", contract.source, contract.table, _iso(interval))
+
+
+def archive_dir(contract: Contract, interval: date | str) -> str:
+    return f"{ARCHIVE}/{contract.source}/{contract.table}/{_iso(interval)}"
+
+
+def find_delivery(lake: Lake, contract: Contract, interval: date | str) -> list[DeliveredFile]:
+    """The files of an interval's delivery: the inbox if anything is there (a new or
+    corrected delivery), else what an earlier run archived. Empty when nothing arrived."""
+    for folder in (inbox_dir(contract, interval), archive_dir(contract, interval)):
+        files = [f for f in lake.ls(folder) if not f.path.rsplit("/", 1)[-1].startswith(".")]
+        if files:
+            return [DeliveredFile(f.path, f.path.rsplit("/", 1)[-1], f.size) for f in files]
+    return []
+
+
+def missing_deliveries(
+    source: str, interval: date | str, settings: Settings | None = None
+) -> list[str]:
+    """Tables of ``source`` whose delivery for ``interval`` has not arrived."""
+    settings = settings or get_settings()
+    lake = Lake.from_settings(settings)
+    return [
+        table
+        for table in TABLES[source]
+        if not find_delivery(lake, get_contract(source, table), interval)
+    ]
+
+
+def delivery_ready(source: str, interval: str, settings: Settings | None = None) -> bool:
+    """Sensor condition: every table of the source has its delivery for the interval."""
+    missing = missing_deliveries(source, interval, settings)
+    if missing:
+        log.info(
+            "waiting for %s deliveries of %s: %s (expected under landing/%s/<table>/%s/)",
+            source, _iso(interval), ", ".join(missing), source, _iso(interval),
+        )
+    return not missing
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _csv_header(path: Path) -> list[str]:
+    with path.open("rb") as fh:
+        first = fh.readline()
+    if not first.strip():
+        raise SchemaMismatch(f"{path.name}: empty file, no CSV header")
+    try:
+        text = first.decode("utf-8-sig").strip("\r\n")
+    except UnicodeDecodeError as exc:
+        raise SchemaMismatch(f"{path.name}: header is not UTF-8 text ({exc})") from exc
+    return [h.strip().strip('"') for h in text.split(",")]
+
+
+def _check_columns(contract: Contract, name: str, present: list[str], warnings: list[str]) -> None:
+    missing = [c for c in contract.column_names if c not in present]
+    if missing:
+        raise SchemaMismatch(
+            f"{contract.name}: delivery file {name} lacks column(s) {', '.join(missing)} "
+            f"required by the contract (found: {', '.join(present)})"
+        )
+    extra = [c for c in present if c not in contract.column_names]
+    if extra:
+        warnings.append(f"{name}: column(s) not in the contract ignored: {', '.join(extra)}")
+
+
+def _load_csv(con: duckdb.DuckDBPyConnection, contract: Contract, local: Path, name: str,
+              warnings: list[str]) -> str:
+    """A typed ``read_csv`` relation. Lines DuckDB cannot read go to ``reject_errors``
+    when the relation is scanned (see :func:`_csv_rejects`)."""
+    header = _csv_header(local)
+    _check_columns(contract, name, header, warnings)
+    types = {
+        h: (contract.column(h).duckdb_type if h in contract.column_names else "VARCHAR")
+        for h in header
+    }
+    columns = "{" + ", ".join(f"{_sql_str(k)}: {_sql_str(v)}" for k, v in types.items()) + "}"
+    return (
+        f"read_csv({_sql_str(str(local))}, header=true, auto_detect=false, delim=',', "
+        f"quote='\"', escape='\"', columns={columns}, store_rejects=true, "
+        f"timestampformat='%Y-%m-%d %H:%M:%S', dateformat='%Y-%m-%d')"
+    )
+
+
+def _csv_rejects(con: duckdb.DuckDBPyConnection, names: dict[str, str]) -> list[dict[str, Any]]:
+    """Lines the CSV reader rejected, one row per line with every error on it."""
+    if not con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'reject_errors'"
+    ).fetchone()[0]:  # type: ignore[index]
+        return []
+    rows = con.execute(
+        "SELECT s.file_path, e.line, "
+        "string_agg(e.error_type || ': ' || e.error_message, '; ' ORDER BY e.column_idx), "
+        "any_value(e.csv_line), bool_or(e.error_type <> 'CAST') "
+        "FROM reject_errors e JOIN reject_scans s USING (scan_id, file_id) "
+        "GROUP BY ALL ORDER BY 1, 2"
+    ).fetchall()
+    return [
+        {"_source_file": names.get(path, Path(path).name), "_line": int(line),
+         "_rule": RULE_MALFORMED if malformed else RULE_CAST, "_reason": reason, "_record": raw}
+        for path, line, reason, raw, malformed in rows
+    ]
+
+
+def _register(con: duckdb.DuckDBPyConnection, table: pa.Table) -> str:
+    view = f"delivered_{len(con.execute('SHOW TABLES').fetchall())}_{id(table)}"
+    con.register(view, table)
+    return view
+
+
+def _load_jsonl(con: duckdb.DuckDBPyConnection, contract: Contract, local: Path, name: str,
+                warnings: list[str]) -> tuple[str, list[dict[str, Any]]]:
+    """JSON lines parsed line by line: a broken line is a reject, not a failed file."""
+    records: dict[str, list[str | None]] = {c: [] for c in contract.column_names}
+    rejects: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    with local.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw)
+                if not isinstance(obj, dict):
+                    raise ValueError("a JSON line must hold an object")
+            except (ValueError, UnicodeDecodeError) as exc:
+                rejects.append({"_source_file": name, "_line": number, "_rule": RULE_MALFORMED,
+                                "_reason": f"invalid JSON line: {exc}",
+                                "_record": raw.decode("utf-8", "replace").rstrip("\n")})
+                continue
+            seen.update(obj)
+            for col, values in records.items():
+                value = obj.get(col)
+                values.append(None if value is None else
+                              value if isinstance(value, str) else json.dumps(value))
+    if seen:
+        _check_columns(contract, name, sorted(seen), warnings)
+    table = pa.table({c: pa.array(v, pa.string()) for c, v in records.items()})
+    return _register(con, table), rejects
+
+
+def _load_parquet(con: duckdb.DuckDBPyConnection, contract: Contract, local: Path, name: str,
+                  warnings: list[str]) -> tuple[str, list[dict[str, Any]]]:
+    try:
+        table = pq.read_table(local)
+    except (pa.ArrowException, OSError) as exc:
+        raise SchemaMismatch(f"{contract.name}: cannot read Parquet file {name}: {exc}") from exc
+    _check_columns(contract, name, table.column_names, warnings)
+    return _register(con, table.select(contract.column_names)), []
+
+
+OTHER_LOADERS = {Format.JSONL: _load_jsonl, Format.PARQUET: _load_parquet}
+
+
+# -- typing, pseudonymization -------------------------------------------------------------
+
+
+def _typed(col: Column) -> str:
+    return f"TRY_CAST({_ident(col.name)} AS {col.duckdb_type})"
+
+
+def _reason_sql(contract: Contract) -> str:
+    """A ``_reason`` expression: NULL for a good row, else every broken rule."""
+    parts = []
+    for col in contract.columns:
+        name, typed = _ident(col.name), _typed(col)
+        parts.append(
+            f"CASE WHEN {name} IS NOT NULL AND {typed} IS NULL THEN "
+            f"'{RULE_CAST}: {col.name}: cannot read ' || {name}::VARCHAR || ' as {col.type}' END"
+        )
+        if not col.nullable:
+            parts.append(
+                f"CASE WHEN {name} IS NULL THEN "
+                f"'{RULE_NOT_NULL}: {col.name}: null in a non-nullable column' END"
+            )
+    return f"NULLIF(concat_ws('; ', {', '.join(parts)}), '')"
+
+
+def _lake_select(contract: Contract) -> str:
+    """Contract columns as they enter the lake: typed, PII hashed/generalized/dropped."""
+    out = []
+    for col in contract.columns:
+        typed = _typed(col)
+        if col.pii_action is PiiAction.DROP:
+            continue
+        if col.pii_action is PiiAction.HASH:
+            typed = f"lakeops_pseudonym({typed}::VARCHAR)"
+        elif col.pii_action is PiiAction.YEAR:
+            typed = f"year({typed})::INTEGER"
+        out.append(f"{typed} AS {_ident(col.lake_name)}")
+    return ", ".join(out)
+
+
+def _register_pseudonym(con: duckdb.DuckDBPyConnection, key: bytes) -> None:
+    def pseudonym(values: pa.Array) -> pa.Array:
+        out = [
+            None if v is None else
+            hmac.new(key, v.strip().lower().encode(), hashlib.sha256).hexdigest()
+            for v in values.to_pylist()
+        ]
+        return pa.array(out, pa.string())
+
+    con.create_function("lakeops_pseudonym", pseudonym, ["VARCHAR"], "VARCHAR", type="arrow",
+                        null_handling="special")
+
+
+def pseudonymize(value: str, key: bytes) -> str:
+    """The keyed hash the lake stores for a PII value (normalized: trimmed, lowercase)."""
+    return hmac.new(key, value.strip().lower().encode(), hashlib.sha256).hexdigest()
+
+
+# -- the task -----------------------------------------------------------------------------
+
+
+@contextmanager
+def _connection(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    with tempfile.TemporaryDirectory(prefix="lakeops-duckdb-") as spill:
+        con = duckdb.connect(config={"temp_directory": spill, "preserve_insertion_order": True})
+        try:
+            _register_pseudonym(con, pii_key(settings))
+            yield con
+        finally:
+            con.close()
+
+
+def _sha256_local(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _stage(con: duckdb.DuckDBPyConnection, contract: Contract,
+           files: list[DeliveredFile], locals_: list[Path], warnings: list[str]
+           ) -> tuple[list[str], list[dict[str, Any]]]:
+    """A relation per delivered file, plus the records a reader already rejected."""
+    relations, rejects = [], []
+    for f, local in zip(files, locals_, strict=True):
+        if contract.delivery.format is Format.CSV:
+            relations.append(_load_csv(con, contract, local, f.name, warnings))
+        else:
+            relation, bad = OTHER_LOADERS[contract.delivery.format](
+                con, contract, local, f.name, warnings
+            )
+            relations.append(relation)
+            rejects.extend(bad)
+    return relations, rejects
+
+
+def _union_sql(contract: Contract, relations: list[str], files: list[DeliveredFile]) -> str:
+    cols = ", ".join(_ident(c) for c in contract.column_names)
+    return " UNION ALL ".join(
+        f"SELECT {cols}, {_sql_str(f.name)} AS _source_file FROM {r}"
+        for r, f in zip(relations, files, strict=True)
+    )
+
+
+def _check(con: duckdb.DuckDBPyConnection, contract: Contract, union: str) -> None:
+    """Materialize the delivery once, each row with the rules it broke (NULL when none)."""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE checked AS SELECT *, {_reason_sql(contract)} AS _reason "
+        f"FROM ({union})"
+    )
+
+
+def _write_raw(con: duckdb.DuckDBPyConnection, contract: Contract, lake: Lake,
+               interval: str) -> tuple[str, int]:
+    path = table_path("raw", contract.dataset, partition_dir(interval), "part-0.parquet")
+    with lake.staged_file(path) as target:
+        con.execute(
+            f"COPY (SELECT {_lake_select(contract)} FROM checked WHERE _reason IS NULL) "
+            f"TO {_sql_str(str(target))} (FORMAT parquet, COMPRESSION zstd)"
+        )
+    written = con.execute("SELECT count(*) FROM checked WHERE _reason IS NULL").fetchone()
+    return path, int(written[0]) if written else 0
+
+
+def _checked_rejects(con: duckdb.DuckDBPyConnection, contract: Contract) -> list[dict[str, Any]]:
+    rows = con.execute(
+        f"SELECT _source_file, _reason, {_record_sql(contract)} FROM checked "
+        "WHERE _reason IS NOT NULL ORDER BY _source_file"
+    ).fetchall()
+    return [
+        {"_source_file": source_file, "_line": None,
+         "_rule": RULE_NOT_NULL if reason.startswith(RULE_NOT_NULL) else RULE_CAST,
+         "_reason": reason, "_record": record}
+        for source_file, reason, record in rows
+    ]
+
+
+def _record_sql(contract: Contract) -> str:
+    """A rejected row as JSON text with PII pseudonymized as in raw/, never in clear. A PII
+    value that could not be cast is hashed as delivered."""
+    fields = []
+    for col in contract.columns:
+        if col.pii_action is PiiAction.DROP:
+            continue
+        value = f"{_ident(col.name)}::VARCHAR"
+        key = col.name
+        if col.pii_action is not PiiAction.KEEP:
+            value, key = f"lakeops_pseudonym({value})", f"{col.name}_hash"
+        fields.append(f"{_ident(key)} := {value}")
+    return f"to_json(struct_pack({', '.join(fields)}))::VARCHAR"
+
+
+def _withhold_pii(contract: Contract, rejects: list[dict[str, Any]]) -> None:
+    """A line the reader rejected is raw text; for a PII-bearing table it is not copied into
+    the lake, only pointed at (the delivery itself is archived as delivered)."""
+    if not contract.pii_columns:
+        return
+    for r in rejects:
+        r["_record"] = (
+            f"<withheld: {contract.name} carries PII; see line {r['_line']} of the archived "
+            f"delivery {r['_source_file']}>"
+        )
+
+
+def _archive(lake: Lake, contract: Contract, interval: str, files: list[DeliveredFile]) -> None:
+    """Move inbox files to the archive. An archived file of the same name with other bytes
+    (an earlier delivery) is kept beside it under its checksum, never overwritten."""
+    dest_dir = archive_dir(contract, interval)
+    for f in files:
+        dest = f"{dest_dir}/{f.name}"
+        if f.path == dest:
+            f.archived_to = dest
+            continue
+        if lake.exists(dest):
+            old = lake.sha256(dest)
+            if old == f.sha256:
+                lake.delete(f.path)  # the same bytes delivered twice: one copy is enough
+                f.archived_to = dest
+                continue
+            lake.move(dest, f"{dest}.{old[:12]}")
+        lake.move(f.path, dest)
+        f.archived_to = dest
+
+
+def ingest_table(
+    source: str, table: str, interval: str | date, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Ingest one table's delivery for one daily data interval; returns the manifest.
+
+    Raises :class:`DeliveryMissing` when nothing was delivered and :class:`SchemaMismatch`
+    when a file cannot be taken as a whole (a missing column, an unreadable file); in both
+    cases nothing is written and the delivery stays where it is.
+    """
+    settings = settings or get_settings()
+    interval = _iso(interval)
+    contract = get_contract(source, table)
+    lake = Lake.from_settings(settings)
+    files = find_delivery(lake, contract, interval)
+    if not files:
+        raise DeliveryMissing(
+            f"{contract.name}: no delivery for {interval} in "
+            f"{lake.uri(inbox_dir(contract, interval))}"
+        )
+    manifest = Manifest(source, table, interval, files)
+    with contextlib.ExitStack() as stack, _connection(settings) as con:
+        locals_ = [stack.enter_context(lake.local_copy(f.path)) for f in files]
+        with ThreadPoolExecutor(max_workers=1) as pool:  # checksums while DuckDB reads
+            digests = [pool.submit(_sha256_local, p) for p in locals_]
+            relations, rejects = _stage(con, contract, files, locals_, manifest.warnings)
+            _check(con, contract, _union_sql(contract, relations, files))
+            manifest.raw_path, manifest.rows_written = _write_raw(con, contract, lake, interval)
+            names = {str(p): f.name for p, f in zip(locals_, files, strict=True)}
+            rejects.extend(_csv_rejects(con, names))
+            _withhold_pii(contract, rejects)
+            rejects.extend(_checked_rejects(con, contract))
+            for f, digest in zip(files, digests, strict=True):
+                f.sha256 = digest.result()
+    quarantine = pa.Table.from_pylist(rejects, schema=QUARANTINE_SCHEMA)
+    manifest.quarantine_path = lake.write_partition(
+        "quarantine", contract.dataset, interval, quarantine, name=QUARANTINE_FILE
+    )
+    manifest.rows_rejected = quarantine.num_rows
+    manifest.rows_in = manifest.rows_written + manifest.rows_rejected
+    manifest.rejected_by_rule = dict(Counter(r["_rule"] for r in rejects))
+    _archive(lake, contract, interval, files)
+    lake.write_json(
+        table_path("raw", contract.dataset, partition_dir(interval), MANIFEST), manifest.to_dict()
+    )
+    log.info(
+        "%s %s: %d rows in, %d written to %s, %d rejected to %s",
+        contract.name, interval, manifest.rows_in, manifest.rows_written, manifest.raw_path,
+        manifest.rows_rejected, manifest.quarantine_path,
+    )
+    return manifest.to_dict()
+
+
+INGEST_RUNS_SCHEMA = pa.schema(
+    [
+        ("source", pa.string()),
+        ("table", pa.string()),
+        ("interval", pa.string()),
+        ("files", pa.int32()),
+        ("bytes", pa.int64()),
+        ("rows_in", pa.int64()),
+        ("rows_written", pa.int64()),
+        ("rows_rejected", pa.int64()),
+        ("warnings", pa.string()),
+    ]
+)
+
+
+def record_interval(
+    source: str, interval: str | date, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Collect the table manifests of one interval into ``monitoring/ingest_runs`` (one row
+    per table, replaced on re-run) and return the totals."""
+    settings = settings or get_settings()
+    interval = _iso(interval)
+    lake = Lake.from_settings(settings)
+    rows = []
+    for table in TABLES[source]:
+        path = table_path("raw", source, table, partition_dir(interval), MANIFEST)
+        m = lake.read_json(path)
+        rows.append({
+            "source": source, "table": table, "interval": interval,
+            "files": len(m["files"]), "bytes": sum(f["bytes"] for f in m["files"]),
+            "rows_in": m["rows_in"], "rows_written": m["rows_written"],
+            "rows_rejected": m["rows_rejected"], "warnings": "; ".join(m["warnings"]),
+        })
+    lake.write_partition("monitoring", f"ingest_runs/{source}", interval,
+                         pa.Table.from_pylist(rows, schema=INGEST_RUNS_SCHEMA))
+    totals = {k: sum(r[k] for r in rows) for k in ("rows_in", "rows_written", "rows_rejected")}
+    log.info("%s %s: %s", source, interval, totals)
+    return {"source": source, "interval": interval, **totals}
