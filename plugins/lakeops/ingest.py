@@ -318,15 +318,13 @@ def _lake_select(contract: Contract) -> str:
 
 def _register_pseudonym(con: duckdb.DuckDBPyConnection, key: bytes) -> None:
     def pseudonym(values: pa.Array) -> pa.Array:
-        out = [
-            None if v is None else
-            hmac.new(key, v.strip().lower().encode(), hashlib.sha256).hexdigest()
-            for v in values.to_pylist()
-        ]
+        out = [None if v is None else pseudonymize(v, key) for v in values.to_pylist()]
         return pa.array(out, pa.string())
 
-    con.create_function("lakeops_pseudonym", pseudonym, ["VARCHAR"], "VARCHAR", type="arrow",
-                        null_handling="special")
+    con.create_function(
+        "lakeops_pseudonym", pseudonym, ["VARCHAR"], "VARCHAR",  # type: ignore[call-overload]
+        type="arrow", null_handling="special",
+    )
 
 
 def pseudonymize(value: str, key: bytes) -> str:

@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -276,26 +275,30 @@ class Lake:
                 keys.append(leaf[3:])
         return sorted(keys)
 
+    def _snapshot(self, path: str) -> pa.NativeFile:
+        """A handle on one consistent version of a file, even if a writer replaces it while
+        we read: one open descriptor locally, one whole GET on S3."""
+        if self.is_local:
+            return self.fs.open_input_file(self.full(path))
+        return pa.BufferReader(self.read_bytes(path))
+
+    def read_parquet(self, path: str) -> pa.Table:
+        with self._snapshot(path) as fh:
+            return pq.read_table(fh)
+
     def read_partition(
         self, zone: str, dataset: str, interval: date | str, *, name: str = DATA_FILE
     ) -> pa.Table:
-        path = table_path(zone, dataset, partition_dir(interval), name)
-        return pq.read_table(self.full(path), filesystem=self.fs)
+        return self.read_parquet(table_path(zone, dataset, partition_dir(interval), name))
 
     def read_table(self, zone: str, dataset: str, *, name: str = DATA_FILE) -> pa.Table:
         """Every partition of a dataset, with its ``dt`` key as a column."""
-        files = [
-            f.path
-            for f in self.ls(table_path(zone, dataset), recursive=True)
-            if f.path.endswith("/" + name) and "/dt=" in f.path
-        ]
-        if not files:
+        parts = []
+        for key in self.partitions(zone, dataset):
+            path = table_path(zone, dataset, partition_dir(key), name)
+            if self.exists(path):
+                t = self.read_parquet(path)
+                parts.append(t.append_column("dt", pa.array([key] * t.num_rows, pa.string())))
+        if not parts:
             raise FileNotFoundError(f"no partitions in {self.uri(table_path(zone, dataset))}")
-        dataset_ = ds.dataset(
-            [self.full(f) for f in files],
-            filesystem=self.fs,
-            format="parquet",
-            partitioning=ds.partitioning(pa.schema([("dt", pa.string())]), flavor="hive"),
-            partition_base_dir=self.full(table_path(zone, dataset)),
-        )
-        return dataset_.to_table()
+        return pa.concat_tables(parts, promote_options="default")
