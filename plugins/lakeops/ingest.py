@@ -196,16 +196,22 @@ def _load_csv(con: duckdb.DuckDBPyConnection, contract: Contract, local: Path, n
     when the relation is scanned (see :func:`_csv_rejects`)."""
     header = _csv_header(local)
     _check_columns(contract, name, header, warnings)
-    types = {
-        h: (contract.column(h).duckdb_type if h in contract.column_names else "VARCHAR")
-        for h in header
-    }
+    types = {h: _csv_read_type(contract, h) for h in header}
     columns = "{" + ", ".join(f"{_sql_str(k)}: {_sql_str(v)}" for k, v in types.items()) + "}"
     return (
         f"read_csv({_sql_str(str(local))}, header=true, auto_detect=false, delim=',', "
         f"quote='\"', escape='\"', columns={columns}, store_rejects=true, "
         f"timestampformat='%Y-%m-%d %H:%M:%S', dateformat='%Y-%m-%d')"
     )
+
+
+def _csv_read_type(contract: Contract, header: str) -> str:
+    """How the CSV reader parses a column: the contract's type, but integers as DOUBLE so a
+    fractional value can be rejected rather than rounded (see :func:`_castable`)."""
+    if header not in contract.column_names:
+        return "VARCHAR"
+    col = contract.column(header)
+    return "DOUBLE" if col.type in INTEGER_TYPES else col.duckdb_type
 
 
 def _csv_rejects(con: duckdb.DuckDBPyConnection, names: dict[str, str]) -> list[dict[str, Any]]:
@@ -280,25 +286,43 @@ OTHER_LOADERS = {Format.JSONL: _load_jsonl, Format.PARQUET: _load_parquet}
 # -- typing, pseudonymization -------------------------------------------------------------
 
 
+INTEGER_TYPES = ("int32", "int64")
+
+
 def _typed(col: Column) -> str:
     return f"TRY_CAST({_ident(col.name)} AS {col.duckdb_type})"
 
 
-def _reason_sql(contract: Contract) -> str:
+def _castable(col: Column, source_type: str) -> str:
+    """SQL that is true when a non-null delivered value is a valid ``col.type``.
+
+    DuckDB rounds ``'4.5'`` to 5 when casting to an integer; a contract says integer, so a
+    fractional value is rejected instead of silently changed."""
+    name, typed = _ident(col.name), _typed(col)
+    if col.type in INTEGER_TYPES and source_type == "DOUBLE":
+        return f"({typed} IS NOT NULL AND {name} = trunc({name}))"
+    if col.type in INTEGER_TYPES and source_type == "VARCHAR":
+        return f"({typed} IS NOT NULL AND regexp_full_match(trim({name}), '[+-]?[0-9]+'))"
+    return f"{typed} IS NOT NULL"
+
+
+def _reason_sql(contract: Contract, source_types: dict[str, str]) -> str:
     """A ``_reason`` expression: NULL for a good row, else every broken rule."""
     parts = []
     for col in contract.columns:
-        name, typed = _ident(col.name), _typed(col)
-        parts.append(
-            f"CASE WHEN {name} IS NOT NULL AND {typed} IS NULL THEN "
-            f"'{RULE_CAST}: {col.name}: cannot read ' || {name}::VARCHAR || ' as {col.type}' END"
-        )
+        name = _ident(col.name)
+        if source_types[col.name] != col.duckdb_type:
+            parts.append(
+                f"CASE WHEN {name} IS NOT NULL AND NOT {_castable(col, source_types[col.name])} "
+                f"THEN '{RULE_CAST}: {col.name}: cannot read ' || {name}::VARCHAR || "
+                f"' as {col.type}' END"
+            )
         if not col.nullable:
             parts.append(
                 f"CASE WHEN {name} IS NULL THEN "
                 f"'{RULE_NOT_NULL}: {col.name}: null in a non-nullable column' END"
             )
-    return f"NULLIF(concat_ws('; ', {', '.join(parts)}), '')"
+    return f"NULLIF(concat_ws('; ', {', '.join(parts)}), '')" if parts else "NULL::VARCHAR"
 
 
 def _lake_select(contract: Contract) -> str:
@@ -381,9 +405,11 @@ def _union_sql(contract: Contract, relations: list[str], files: list[DeliveredFi
 
 def _check(con: duckdb.DuckDBPyConnection, contract: Contract, union: str) -> None:
     """Materialize the delivery once, each row with the rules it broke (NULL when none)."""
+    described = con.execute(f"DESCRIBE SELECT * FROM ({union})").fetchall()
+    source_types = {row[0]: str(row[1]) for row in described}
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE checked AS SELECT *, {_reason_sql(contract)} AS _reason "
-        f"FROM ({union})"
+        f"CREATE OR REPLACE TEMP TABLE checked AS SELECT *, "
+        f"{_reason_sql(contract, source_types)} AS _reason FROM ({union})"
     )
 
 
@@ -420,6 +446,10 @@ def _record_sql(contract: Contract) -> str:
         if col.pii_action is PiiAction.DROP:
             continue
         value = f"{_ident(col.name)}::VARCHAR"
+        if col.type in INTEGER_TYPES:  # integers are read as DOUBLE: show 7, not 7.0
+            num = f"TRY_CAST({_ident(col.name)} AS DOUBLE)"
+            value = (f"CASE WHEN {num} = trunc({num}) THEN TRY_CAST({num} AS HUGEINT)::VARCHAR "
+                     f"ELSE {value} END")
         key = col.name
         if col.pii_action is not PiiAction.KEEP:
             value, key = f"lakeops_pseudonym({value})", f"{col.name}_hash"

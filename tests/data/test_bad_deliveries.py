@@ -1,0 +1,84 @@
+"""Each bad delivery gives a clear error or a quarantine, keeps the file, loses no good row."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lakeops import ingest
+from lakeops.lake import Lake
+from lakeops.settings import Settings
+
+CORPUS = Path(__file__).parent / "bad_deliveries"
+DAY = "2024-10-01"
+SOURCE = {"studentVle": "education", "studentInfo": "education", "orders": "business",
+          "products": "business"}
+
+# case -> (rows written, {rule: rejected rows}) or the error and a message fragment
+QUARANTINED = {
+    "malformed_csv": (1, {ingest.RULE_MALFORMED: 1}),
+    "extra_column": (2, {}),
+    "wrong_types": (1, {ingest.RULE_CAST: 3}),
+    "non_utf8": (1, {ingest.RULE_MALFORMED: 1}),
+    "broken_line": (2, {ingest.RULE_MALFORMED: 1}),
+    # whole-row problems the validation stage owns: ingestion must keep every row
+    "duplicate_keys": (3, {}),
+    "orphan_foreign_keys": (2, {}),
+    "future_dates": (2, {}),
+}
+FAILED = {
+    "missing_column": (ingest.SchemaMismatch, r"lacks column\(s\) sum_click"),
+    "empty_file": (ingest.SchemaMismatch, "empty file"),
+    "truncated_parquet": (ingest.SchemaMismatch, "cannot read Parquet"),
+}
+
+
+def _deliver(settings: Settings, case: str) -> tuple[Lake, str, str, str]:
+    (path,) = CORPUS.glob(f"{case}__*")
+    table = path.name.split("__")[1].split(".")[0]
+    source = SOURCE[table]
+    lake = Lake.from_settings(settings)
+    inbox = f"landing/{source}/{table}/{DAY}/{path.name}"
+    lake.write_bytes(inbox, path.read_bytes())
+    return lake, source, table, inbox
+
+
+def test_every_corpus_file_has_an_expectation() -> None:
+    cases = {p.name.split("__")[0] for p in CORPUS.glob("*__*")}
+    assert cases == set(QUARANTINED) | set(FAILED)
+
+
+@pytest.mark.parametrize("case", sorted(QUARANTINED))
+def test_bad_rows_are_quarantined_good_rows_land(settings: Settings, case: str) -> None:
+    lake, source, table, inbox = _deliver(settings, case)
+    written, rules = QUARANTINED[case]
+
+    m = ingest.ingest_table(source, table, DAY, settings)
+
+    assert m["rows_written"] == written
+    assert m["rejected_by_rule"] == rules
+    assert m["rows_in"] == m["rows_written"] + m["rows_rejected"]
+    assert lake.read_partition("raw", f"{source}/{table}", DAY).num_rows == written
+    rejects = lake.read_partition("quarantine", f"{source}/{table}", DAY,
+                                  name=ingest.QUARANTINE_FILE).to_pylist()
+    assert all(r["_reason"] and r["_rule"] for r in rejects)
+    # the delivery is kept byte for byte
+    archived = m["files"][0]["archived_to"]
+    assert lake.read_bytes(archived) == (CORPUS / Path(inbox).name).read_bytes()
+    if case == "extra_column":
+        assert "browser" in m["warnings"][0]
+    if case == "non_utf8":
+        assert "Ren" not in str(rejects) and "rene@" not in str(rejects)
+
+
+@pytest.mark.parametrize("case", sorted(FAILED))
+def test_unreadable_delivery_fails_clearly_and_is_kept(settings: Settings, case: str) -> None:
+    lake, source, table, inbox = _deliver(settings, case)
+    error, message = FAILED[case]
+
+    with pytest.raises(error, match=message):
+        ingest.ingest_table(source, table, DAY, settings)
+
+    assert lake.read_bytes(inbox) == (CORPUS / Path(inbox).name).read_bytes()
+    assert not lake.exists(f"raw/{source}/{table}/dt={DAY}/part-0.parquet")
