@@ -27,7 +27,6 @@ FULL_DAYS = 269
 def prepare(work: Path, scale: float, days: int) -> list[Path]:
     """Generate the clickstream and gather it as one bulk delivery; returns its files."""
     from lakeops.generate import generate
-
     from lakeops.lake import Lake
     from lakeops.settings import Settings
 

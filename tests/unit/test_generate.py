@@ -1,0 +1,150 @@
+"""The generator: deterministic, incremental, realistic shapes, knobs that do what they say."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+from lakeops.contracts import TABLES, Format, get_contract
+from lakeops.generate import generate
+from lakeops.lake import Lake
+from lakeops.settings import Settings
+
+START = date(2024, 10, 1)
+
+
+def _lake(tmp_path: Path, name: str) -> Lake:
+    return Lake.from_settings(Settings(home=tmp_path / name))
+
+
+def _read(lake: Lake, source: str, table: str, day: date) -> pa.Table:
+    contract = get_contract(source, table)
+    (f,) = lake.ls(f"landing/{source}/{table}/{day}")
+    data = lake.read_bytes(f.path)
+    if contract.delivery.format is Format.PARQUET:
+        return pq.read_table(io.BytesIO(data))
+    if contract.delivery.format is Format.JSONL:
+        return pa.Table.from_pylist([json.loads(x) for x in data.decode().splitlines()])
+    return pacsv.read_csv(io.BytesIO(data), convert_options=pacsv.ConvertOptions(
+        column_types={c: pa.string() for c in contract.column_names}))
+
+
+def _files(lake: Lake) -> dict[str, bytes]:
+    return {f.path: lake.read_bytes(f.path) for f in lake.ls("landing", recursive=True)}
+
+
+@pytest.mark.parametrize("domain", list(TABLES))
+def test_same_seed_same_bytes_and_days_are_incremental(tmp_path: Path, domain: str) -> None:
+    a, b, c = (_lake(tmp_path, n) for n in "abc")
+    generate(a, domain, START, 2, scale=0.005, seed=9, bad_records=0.01)
+    generate(b, domain, START, 4, scale=0.005, seed=9, bad_records=0.01)
+    generate(c, domain, START, 2, scale=0.005, seed=10, bad_records=0.01)
+    fa, fb = _files(a), _files(b)
+    assert fa and all(fb[p] == data for p, data in fa.items()), "first days must not change"
+    assert len(fb) == 2 * len(fa)
+    assert _files(c) != fa, "another seed gives other data"
+
+
+@pytest.mark.parametrize("domain", list(TABLES))
+def test_every_table_delivered_daily_with_the_contract_columns(tmp_path: Path,
+                                                               domain: str) -> None:
+    lake = _lake(tmp_path, "x")
+    generate(lake, domain, START, 2, scale=0.005)
+    for table in TABLES[domain]:
+        for day in (START, date(2024, 10, 2)):
+            (f,) = lake.ls(f"landing/{domain}/{table}/{day}")
+            ext = get_contract(domain, table).delivery.format.value
+            assert f.path.endswith(f"{table}_{day.strftime('%Y%m%d')}.{ext}")
+        got = _read(lake, domain, table, START)
+        assert got.column_names == get_contract(domain, table).column_names
+
+
+def test_education_referential_integrity_and_scale(tmp_path: Path) -> None:
+    lake = _lake(tmp_path, "edu")
+    result = generate(lake, "education", START, 3, scale=0.02)
+    vle = set(_read(lake, "education", "vle", START)["id_site"].to_pylist())
+    regs = _read(lake, "education", "studentRegistration", START)
+    students = set(regs["id_student"].to_pylist())
+    clicks = pa.concat_tables(_read(lake, "education", "studentVle", date(2024, 10, d))
+                              for d in (1, 2, 3))
+    assert set(clicks["id_site"].to_pylist()) <= vle
+    assert set(clicks["id_student"].to_pylist()) <= students | set(
+        _read(lake, "education", "studentRegistration", date(2024, 10, 2))["id_student"]
+        .to_pylist()) | set(
+        _read(lake, "education", "studentRegistration", date(2024, 10, 3))["id_student"]
+        .to_pylist())
+    keys = list(zip(*(clicks[c].to_pylist() for c in ("id_student", "id_site", "date")),
+                    strict=True))
+    assert len(keys) == len(set(keys)), "clickstream primary key is unique"
+    # about OULAD x scale: 32.6k students, ~39k clicks rows a day at scale 1
+    assert 0.8 * 652 <= len(students) <= 652
+    assert 0.5 * 0.02 * 39_000 < result.rows["studentVle"] / 3 < 1.5 * 0.02 * 39_000
+
+
+def test_business_totals_add_up(tmp_path: Path) -> None:
+    lake = _lake(tmp_path, "biz")
+    generate(lake, "business", START, 2, scale=0.01)
+    orders = _read(lake, "business", "orders", START).to_pylist()
+    items = _read(lake, "business", "order_items", START).to_pylist()
+    payments = _read(lake, "business", "payments", START).to_pylist()
+    sums: dict[int, Decimal] = {}
+    for it in items:
+        line = Decimal(it["unit_price"]) * int(it["quantity"])
+        assert Decimal(it["line_amount"]) == line
+        sums[int(it["order_id"])] = sums.get(int(it["order_id"]), Decimal(0)) + line
+    customers = {int(c) for c in _read(lake, "business", "customers", START)["customer_id"]
+                 .to_pylist()}
+    for o in orders:
+        assert Decimal(str(o["total_amount"])) == sums[o["order_id"]]
+        assert o["customer_id"] in customers
+    captured = {p["order_id"] for p in payments if p["status"] != "failed"}
+    assert captured == {o["order_id"] for o in orders}
+
+
+def test_engagement_drop_hits_one_cohort_after_the_drift_day(tmp_path: Path) -> None:
+    base, drift = _lake(tmp_path, "base"), _lake(tmp_path, "drift")
+    generate(base, "education", START, 6, scale=0.02, seed=1)
+    generate(drift, "education", START, 6, scale=0.02, seed=1, drift="engagement_drop",
+             drift_day=3)
+
+    def clicks(lake: Lake, day: int, module: str) -> int:
+        t = _read(lake, "education", "studentVle", date(2024, 10, day + 1))
+        return sum(int(c) for m, c in zip(t["code_module"].to_pylist(),
+                                          t["sum_click"].to_pylist(), strict=True) if m == module)
+
+    for day in (0, 1, 2):
+        assert clicks(drift, day, "AAA") == clicks(base, day, "AAA")
+    after_base = sum(clicks(base, d, "AAA") for d in (3, 4, 5))
+    after_drift = sum(clicks(drift, d, "AAA") for d in (3, 4, 5))
+    assert after_drift < 0.6 * after_base
+    assert sum(clicks(drift, d, "BBB") for d in (3, 4, 5)) == sum(
+        clicks(base, d, "BBB") for d in (3, 4, 5))
+
+
+def test_price_change_raises_one_category(tmp_path: Path) -> None:
+    lake = _lake(tmp_path, "p")
+    generate(lake, "business", START, 3, scale=0.01, drift="price_change", drift_day=2)
+    before = _read(lake, "business", "products", START).to_pylist()
+    after = _read(lake, "business", "products", date(2024, 10, 3)).to_pylist()
+    for b, a in zip(before, after, strict=True):
+        ratio = a["unit_price"] / b["unit_price"]
+        assert (abs(ratio - Decimal("1.25")) < Decimal("0.01")) == (b["category"] == "electronics")
+
+
+def test_bad_records_are_planted_as_well_formed_lines(tmp_path: Path) -> None:
+    lake = _lake(tmp_path, "bad")
+    result = generate(lake, "education", START, 2, scale=0.01, bad_records=0.05)
+    assert result.bad_rows["studentVle"] > 0
+    clicks = _read(lake, "education", "studentVle", START)  # still parses as CSV
+    values = clicks["sum_click"].to_pylist() + clicks["id_student"].to_pylist()
+    assert "abc" in values or None in values
+    with pytest.raises(ValueError, match="does not apply"):
+        generate(lake, "education", START, 1, drift="price_change")
