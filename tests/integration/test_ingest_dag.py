@@ -1,0 +1,124 @@
+"""The ingest DAG for real: `airflow dags test`, then runs through the scheduler's REST API.
+
+Starts Airflow's four components on free loopback ports in a throw-away state folder and
+stops them by pid at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from lakeops import demo, services
+from lakeops.contracts import TABLES
+from lakeops.generate import generate
+from lakeops.lake import Lake
+from lakeops.settings import Settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
+
+DAY1, DAY2, DAY3 = date(2024, 10, 1), date(2024, 10, 2), date(2024, 10, 3)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    settings = Settings(
+        home=tmp_path_factory.mktemp("ingest-dag"),
+        airflow_port=_free_port(), mlflow_port=_free_port(), docs_port=_free_port(),
+        airflow_parallelism=3, delivery_timeout_s=25, delivery_poke_s=5,
+    )
+    lake = Lake.from_settings(settings)
+    for source in TABLES:  # two delivered days; day 3 never arrives
+        generate(lake, source, DAY1, 2, scale=0.002, seed=3, bad_records=0.01)
+    try:
+        services.up(settings, services=["airflow"], timeout=300)
+        yield settings
+    finally:
+        services.down(settings)
+
+
+def test_dags_test_ingests_an_interval(airflow: Settings) -> None:
+    """`airflow dags test` runs every task of one interval in-process. A manual run at
+    DAY2 covers the last complete daily interval before it: [DAY1, DAY2)."""
+    env = services.airflow_env(airflow)
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "airflow"), "dags", "test", "ingest_education",
+         DAY2.isoformat()],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    lake = Lake.from_settings(airflow)
+    for table in TABLES["education"]:
+        assert lake.exists(f"raw/education/{table}/dt={DAY1}/part-0.parquet"), table
+        m = lake.read_json(f"raw/education/{table}/dt={DAY1}/_manifest.json")
+        assert m["rows_in"] == m["rows_written"] + m["rows_rejected"]
+    runs = lake.read_partition("monitoring", "ingest_runs/education", DAY1).to_pylist()
+    assert {r["table"] for r in runs} == set(TABLES["education"])
+    assert sum(r["rows_rejected"] for r in runs) > 0, "planted bad records must be quarantined"
+
+
+def test_scheduler_backfills_both_days(airflow: Settings) -> None:
+    """A backfill through the REST API: the scheduler runs each interval's tasks."""
+    demo.wait_for_dag(airflow, "ingest_business")
+    demo.backfill(airflow, "ingest_business", DAY1, 2)
+    runs = demo.wait_for_runs(airflow, "ingest_business", DAY1, 2, timeout=600)
+    assert sorted(r["state"] for r in runs) == ["success", "success"]
+    lake = Lake.from_settings(airflow)
+    assert lake.partitions("raw", "business/orders") == [DAY1.isoformat(), DAY2.isoformat()]
+    tis = services.airflow_api(
+        airflow, "GET", f"/api/v2/dags/ingest_business/dagRuns/{runs[0]['dag_run_id']}"
+        "/taskInstances",
+    )["task_instances"]
+    assert {t["task_id"] for t in tis} >= {f"ingest_{t}" for t in TABLES["business"]}
+    assert {t["state"] for t in tis} == {"success"}
+    # every delivered file is archived, none left in the inbox, none deleted
+    assert not lake.ls(f"landing/business/orders/{DAY1}")
+    assert lake.ls(f"landing/_archive/business/orders/{DAY1}")
+
+
+def test_missing_delivery_fails_after_the_sensor_timeout(airflow: Settings) -> None:
+    demo.wait_for_dag(airflow, "ingest_education")
+    services.airflow_api(airflow, "PATCH", "/api/v2/dags/ingest_education",
+                         json={"is_paused": False})
+    run = services.airflow_api(airflow, "POST", "/api/v2/dags/ingest_education/dagRuns", json={
+        "dag_run_id": "missing_day3",
+        "logical_date": f"{DAY3}T00:00:00Z",
+        "data_interval_start": f"{DAY3}T00:00:00Z",
+        "data_interval_end": f"{date(2024, 10, 4)}T00:00:00Z",
+    })
+    deadline = time.monotonic() + 300
+    while True:
+        state = services.airflow_api(
+            airflow, "GET", f"/api/v2/dags/ingest_education/dagRuns/{run['dag_run_id']}")["state"]
+        if state in ("success", "failed") or time.monotonic() > deadline:
+            break
+        time.sleep(3)
+    assert state == "failed"
+    ti = services.airflow_api(
+        airflow, "GET",
+        "/api/v2/dags/ingest_education/dagRuns/missing_day3/taskInstances/wait_for_delivery",
+    )
+    assert ti["state"] == "failed"
+    log = services.airflow_api(
+        airflow, "GET", "/api/v2/dags/ingest_education/dagRuns/missing_day3/taskInstances/"
+        f"wait_for_delivery/logs/{ti['try_number']}",
+    )
+    text = str(log)
+    assert "studentVle" in text and "timed out" in text.lower()
+    assert not os.path.exists(Lake.from_settings(airflow).full(
+        f"raw/education/studentVle/dt={DAY3}/part-0.parquet"))
