@@ -7,6 +7,8 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
+import httpx
+
 from lakeops.contracts import TABLES
 from lakeops.lake import Lake
 from lakeops.settings import Settings
@@ -39,14 +41,34 @@ def backfill(settings: Settings, dag_id: str, start: date, days: int) -> dict[st
     completed ones, so a re-run of the demo replaces rather than duplicates."""
     _api(settings, "PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
     end = start + timedelta(days=days - 1)
-    result: dict[str, Any] = _api(settings, "POST", "/api/v2/backfills", json={
+    body = {
         "dag_id": dag_id,
         "from_date": f"{start.isoformat()}T00:00:00Z",
         "to_date": f"{end.isoformat()}T00:00:00Z",
         "reprocess_behavior": "completed",
         "max_active_runs": 2,
-    })
-    return result
+    }
+    # On the embedded SQLite metadata DB Airflow answers 503 "Database is locked" while the
+    # scheduler writes; the request is safe to repeat.
+    for attempt in range(30):
+        try:
+            result: dict[str, Any] = _api(settings, "POST", "/api/v2/backfills", json=body)
+            return result
+        except httpx.HTTPStatusError as exc:
+            conflict = exc.response.status_code == 409
+            if conflict and "already a running backfill" in exc.response.text:
+                _cancel_backfills(settings, dag_id)  # an earlier, interrupted demo's
+            elif exc.response.status_code != 503 or attempt == 29:
+                raise
+            time.sleep(2)
+    raise AssertionError("unreachable")
+
+
+def _cancel_backfills(settings: Settings, dag_id: str) -> None:
+    listing = _api(settings, "GET", f"/api/v2/backfills?dag_id={dag_id}&limit=100")
+    for b in listing.get("backfills", []):
+        if not b.get("completed_at"):
+            _api(settings, "PUT", f"/api/v2/backfills/{b['id']}/cancel")
 
 
 def dag_runs(settings: Settings, dag_id: str, start: date, days: int) -> list[dict[str, Any]]:
