@@ -190,19 +190,29 @@ def _check_columns(contract: Contract, name: str, present: list[str], warnings: 
         warnings.append(f"{name}: column(s) not in the contract ignored: {', '.join(extra)}")
 
 
-def _load_csv(con: duckdb.DuckDBPyConnection, contract: Contract, local: Path, name: str,
-              warnings: list[str]) -> str:
-    """A typed ``read_csv`` relation. Lines DuckDB cannot read go to ``reject_errors``
-    when the relation is scanned (see :func:`_csv_rejects`)."""
-    header = _csv_header(local)
-    _check_columns(contract, name, header, warnings)
-    types = {h: _csv_read_type(contract, h) for h in header}
-    columns = "{" + ", ".join(f"{_sql_str(k)}: {_sql_str(v)}" for k, v in types.items()) + "}"
-    return (
-        f"read_csv({_sql_str(str(local))}, header=true, auto_detect=false, delim=',', "
-        f"quote='\"', escape='\"', columns={columns}, store_rejects=true, "
-        f"timestampformat='%Y-%m-%d %H:%M:%S', dateformat='%Y-%m-%d')"
-    )
+def _csv_relations(contract: Contract, locals_: list[Path], names: list[str],
+                   warnings: list[str]) -> list[str]:
+    """Typed ``read_csv`` relations, one per distinct header (files that share a header are
+    read in one parallel scan). Lines DuckDB cannot read go to ``reject_errors`` when a
+    relation is scanned (see :func:`_csv_rejects`)."""
+    groups: dict[tuple[str, ...], list[Path]] = {}
+    for local, name in zip(locals_, names, strict=True):
+        header = _csv_header(local)
+        _check_columns(contract, name, header, warnings)
+        groups.setdefault(tuple(header), []).append(local)
+    relations = []
+    cols = ", ".join(_ident(c) for c in contract.column_names)
+    for header, paths in groups.items():
+        types = {h: _csv_read_type(contract, h) for h in header}
+        columns = "{" + ", ".join(f"{_sql_str(k)}: {_sql_str(v)}" for k, v in types.items()) + "}"
+        listing = "[" + ", ".join(_sql_str(str(p)) for p in paths) + "]"
+        relations.append(
+            f"SELECT {cols}, parse_filename(filename) AS _source_file FROM read_csv({listing}, "
+            f"header=true, auto_detect=false, delim=',', quote='\"', escape='\"', "
+            f"columns={columns}, store_rejects=true, filename=true, "
+            f"timestampformat='%Y-%m-%d %H:%M:%S', dateformat='%Y-%m-%d')"
+        )
+    return relations
 
 
 def _csv_read_type(contract: Contract, header: str) -> str:
@@ -234,10 +244,12 @@ def _csv_rejects(con: duckdb.DuckDBPyConnection, names: dict[str, str]) -> list[
     ]
 
 
-def _register(con: duckdb.DuckDBPyConnection, table: pa.Table) -> str:
+def _register(con: duckdb.DuckDBPyConnection, table: pa.Table, name: str) -> str:
+    """An in-memory delivered file as a relation with its ``_source_file``."""
+    table = table.append_column("_source_file", pa.array([name] * table.num_rows, pa.string()))
     view = f"delivered_{len(con.execute('SHOW TABLES').fetchall())}_{id(table)}"
     con.register(view, table)
-    return view
+    return f"SELECT * FROM {view}"
 
 
 def _load_jsonl(con: duckdb.DuckDBPyConnection, contract: Contract, local: Path, name: str,
@@ -267,7 +279,7 @@ def _load_jsonl(con: duckdb.DuckDBPyConnection, contract: Contract, local: Path,
     if seen:
         _check_columns(contract, name, sorted(seen), warnings)
     table = pa.table({c: pa.array(v, pa.string()) for c, v in records.items()})
-    return _register(con, table), rejects
+    return _register(con, table, name), rejects
 
 
 def _load_parquet(con: duckdb.DuckDBPyConnection, contract: Contract, local: Path, name: str,
@@ -277,7 +289,7 @@ def _load_parquet(con: duckdb.DuckDBPyConnection, contract: Contract, local: Pat
     except (pa.ArrowException, OSError) as exc:
         raise SchemaMismatch(f"{contract.name}: cannot read Parquet file {name}: {exc}") from exc
     _check_columns(contract, name, table.column_names, warnings)
-    return _register(con, table.select(contract.column_names)), []
+    return _register(con, table.select(contract.column_names), name), []
 
 
 OTHER_LOADERS = {Format.JSONL: _load_jsonl, Format.PARQUET: _load_parquet}
@@ -380,27 +392,20 @@ def _sha256_local(path: Path) -> str:
 
 def _stage(con: duckdb.DuckDBPyConnection, contract: Contract,
            files: list[DeliveredFile], locals_: list[Path], warnings: list[str]
-           ) -> tuple[list[str], list[dict[str, Any]]]:
-    """A relation per delivered file, plus the records a reader already rejected."""
+           ) -> tuple[str, list[dict[str, Any]]]:
+    """All delivered rows as one relation (contract columns + ``_source_file``), plus the
+    records a JSON reader already rejected."""
+    if contract.delivery.format is Format.CSV:
+        relations = _csv_relations(contract, locals_, [f.name for f in files], warnings)
+        return " UNION ALL ".join(relations), []
     relations, rejects = [], []
     for f, local in zip(files, locals_, strict=True):
-        if contract.delivery.format is Format.CSV:
-            relations.append(_load_csv(con, contract, local, f.name, warnings))
-        else:
-            relation, bad = OTHER_LOADERS[contract.delivery.format](
-                con, contract, local, f.name, warnings
-            )
-            relations.append(relation)
-            rejects.extend(bad)
-    return relations, rejects
-
-
-def _union_sql(contract: Contract, relations: list[str], files: list[DeliveredFile]) -> str:
-    cols = ", ".join(_ident(c) for c in contract.column_names)
-    return " UNION ALL ".join(
-        f"SELECT {cols}, {_sql_str(f.name)} AS _source_file FROM {r}"
-        for r, f in zip(relations, files, strict=True)
-    )
+        relation, bad = OTHER_LOADERS[contract.delivery.format](
+            con, contract, local, f.name, warnings
+        )
+        relations.append(relation)
+        rejects.extend(bad)
+    return " UNION ALL ".join(relations), rejects
 
 
 def _check(con: duckdb.DuckDBPyConnection, contract: Contract, union: str) -> None:
@@ -513,8 +518,8 @@ def ingest_table(
         locals_ = [stack.enter_context(lake.local_copy(f.path)) for f in files]
         with ThreadPoolExecutor(max_workers=1) as pool:  # checksums while DuckDB reads
             digests = [pool.submit(_sha256_local, p) for p in locals_]
-            relations, rejects = _stage(con, contract, files, locals_, manifest.warnings)
-            _check(con, contract, _union_sql(contract, relations, files))
+            union, rejects = _stage(con, contract, files, locals_, manifest.warnings)
+            _check(con, contract, union)
             manifest.raw_path, manifest.rows_written = _write_raw(con, contract, lake, interval)
             names = {str(p): f.name for p, f in zip(locals_, files, strict=True)}
             rejects.extend(_csv_rejects(con, names))

@@ -203,3 +203,20 @@ def _sample(kind: str, n: int = 1) -> object:
         "string": f"s{n}", "int32": n, "int64": n, "float64": 1.5, "decimal": "12.50",
         "bool": True, "date": "2024-10-01", "timestamp": "2024-10-01 10:00:00",
     }[kind]
+
+
+def test_a_delivery_of_several_files_keeps_each_files_identity(settings: Settings) -> None:
+    lake = Lake.from_settings(settings)
+    deliver(lake, "education", "studentVle", VLE_HEADER + VLE_GOOD[0] + "\n", name="part1.csv")
+    reordered = "sum_click,date,id_site,id_student,code_presentation,code_module\n"
+    deliver(lake, "education", "studentVle", reordered + "7,0,546669,11400,2024J,CCC\n"
+            "oops,0,546669,11401,2024J,CCC\n", name="part2.csv")
+
+    m = ingest.ingest_table("education", "studentVle", DAY, settings)
+
+    assert sorted(f["name"] for f in m["files"]) == ["part1.csv", "part2.csv"]
+    assert (m["rows_written"], m["rows_rejected"]) == (2, 1)
+    raw = lake.read_partition("raw", "education/studentVle", DAY).to_pylist()
+    assert {(r["code_module"], r["sum_click"]) for r in raw} == {("AAA", 4), ("CCC", 7)}
+    (bad,) = quarantine(lake, "education", "studentVle")
+    assert bad["_source_file"] == "part2.csv" and bad["_line"] == 3
