@@ -137,6 +137,21 @@ def demo(
     _print_access(settings)
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def airflow(ctx: typer.Context) -> None:
+    """Run Airflow's own CLI against the embedded instance, e.g.
+    `lakeops airflow backfill create --dag-id ingest_education --from-date 2024-10-01
+    --to-date 2024-10-03`."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from lakeops.services import airflow_env
+
+    cmd = [str(Path(sys.executable).parent / "airflow"), *ctx.args]
+    raise typer.Exit(subprocess.call(cmd, env=airflow_env(get_settings())))
+
+
 def main() -> None:
     app()
 

@@ -277,7 +277,9 @@ class Education:
                                           .to_pylist(), strict=True):
             n_tma = int(rng.integers(4, 7))
             days = np.linspace(19, length - 40, n_tma + 2).astype(int)
-            plan = [("TMA", int(d), 50.0 / n_tma) for d in days[:n_tma]]
+            plan: list[tuple[str, int | None, float]] = [
+                ("TMA", int(d), 50.0 / n_tma) for d in days[:n_tma]
+            ]
             plan += [("CMA", int(d), 0.0) for d in days[n_tma:]]
             plan.append(("Exam", None if rng.random() < 0.3 else int(length), 100.0))
             for kind, day, weight in plan:
@@ -302,8 +304,8 @@ class Education:
             "id_site": pa.array(526_000 + np.arange(n) * 7, pa.int64()),
             **self.mp_columns(mp_idx),
             "activity_type": _choice(rng, ACTIVITY_TYPES, n),
-            "week_from": pa.array(np.where(week_from < 0, None, week_from), pa.int32()),
-            "week_to": pa.array(np.where(week_from < 0, None, week_from + 2), pa.int32()),
+            "week_from": pa.array(week_from, pa.int32(), mask=week_from < 0),
+            "week_to": pa.array(week_from + 2, pa.int32(), mask=week_from < 0),
         })
 
     @cached_property
@@ -331,7 +333,7 @@ class Education:
             "gender": np.where(rng.random(n_all) < 0.55, "M", "F"),
             "region": np.asarray(REGIONS)[rng.integers(0, len(REGIONS), n_all)],
             "highest_education": _choice(rng, EDUCATION, n_all),
-            "imd_band": np.where(rng.random(n_all) < 0.03, None,
+            "imd_band": np.where(rng.random(n_all) < 0.03, None,  # type: ignore[call-overload]
                                  np.asarray(IMD, dtype=object)[rng.integers(0, 10, n_all)]),
             "age_band": _choice(rng, AGE, n_all),
             "num_of_prev_attempts": np.minimum(rng.poisson(0.16, n_all), 6),
@@ -360,7 +362,7 @@ class Education:
             **self.mp_columns(s["mp"][idx]),
             "id_student": pa.array(s["id"][idx], pa.int64()),
             "date_registration": pa.array(s["reg"][idx], pa.int32()),
-            "date_unregistration": pa.array(np.where(unreg < 0, None, unreg), pa.int32()),
+            "date_unregistration": pa.array(unreg, pa.int32(), mask=unreg < 0),
         })
 
     @cached_property

@@ -202,8 +202,8 @@ def _csv_relations(contract: Contract, locals_: list[Path], names: list[str],
         groups.setdefault(tuple(header), []).append(local)
     relations = []
     cols = ", ".join(_ident(c) for c in contract.column_names)
-    for header, paths in groups.items():
-        types = {h: _csv_read_type(contract, h) for h in header}
+    for columns_of_file, paths in groups.items():
+        types = {h: _csv_read_type(contract, h) for h in columns_of_file}
         columns = "{" + ", ".join(f"{_sql_str(k)}: {_sql_str(v)}" for k, v in types.items()) + "}"
         listing = "[" + ", ".join(_sql_str(str(p)) for p in paths) + "]"
         relations.append(
