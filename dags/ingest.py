@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import DAG, CronDataIntervalTimetable, task
+from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, task
 
-from lakeops import ingest
-from lakeops.contracts import TABLES
+from lakeops import ingest, validate
+from lakeops.contracts import TABLES, get_contract
 from lakeops.settings import get_settings
 
 START = pendulum.datetime(2024, 10, 1, tz="UTC")
@@ -30,7 +30,14 @@ Daily, for the data interval `[data_interval_start, data_interval_end)`:
    (`expectations/contracts/{source}/`), casts to the contract's types, pseudonymizes PII,
    replaces `raw/{source}/<table>/dt=<interval>/`, keeps rejected rows with their rule in
    `quarantine/`, archives the delivery under `landing/_archive/` and writes a manifest.
-3. **record_manifest** writes the interval's row counts to `monitoring/ingest_runs/`.
+3. **validate_&lt;table&gt;** audits the raw partition with the table's Great Expectations
+   suite on DuckDB: rows breaking a critical row rule go to `quarantine/` with the
+   expectation's name; a critical table-level failure (schema, volume) fails the task
+   naming the expectations. Results land in `monitoring/validation_results/` and the data
+   docs site (`reports/data_docs/`).
+4. **publish_&lt;table&gt;** replaces `curated/{source}/<table>/dt=<interval>/` with the audited
+   rows (write-audit-publish) and emits the asset `lakeops://curated/{source}/<table>`.
+5. **record_manifest** writes the interval's ingest counts to `monitoring/ingest_runs/`.
 
 Re-running an interval replaces its partitions; it never duplicates a row.
 Tables: {tables}.
@@ -61,16 +68,27 @@ def build(source: str) -> DAG:
             mode="reschedule",
             retries=0,
         )(ingest.delivery_ready)(source=source, interval=INTERVAL)
-        tables = [
-            task(task_id=f"ingest_{table}")(ingest.ingest_table)(
+        ingested = {
+            table: task(task_id=f"ingest_{table}")(ingest.ingest_table)(
                 source=source, table=table, interval=INTERVAL
             )
             for table in TABLES[source]
-        ]
+        }
         record = task(task_id="record_manifest")(ingest.record_interval)(
             source=source, interval=INTERVAL
         )
-        wait >> tables >> record
+        wait >> list(ingested.values()) >> record
+        for table, ingest_task in ingested.items():
+            audit = task(task_id=f"validate_{table}")(validate.validate_table)(
+                source=source, table=table, interval=INTERVAL
+            )
+            publish = task(
+                task_id=f"publish_{table}",
+                outlets=[Asset(name=f"curated.{source}.{table}",
+                               uri=validate.curated_asset_uri(source, table))],
+            )(validate.publish_table)(source=source, table=table, interval=INTERVAL)
+            parents = validate.parent_tables(get_contract(source, table))
+            [ingest_task, *(ingested[p] for p in sorted(parents))] >> audit >> publish
     return dag
 
 

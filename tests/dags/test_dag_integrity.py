@@ -41,15 +41,28 @@ def test_dag_has_docs_owner_retries_tags(dagbag, dag_id: str) -> None:  # type: 
 
 @pytest.mark.parametrize("source", list(TABLES))
 def test_ingest_dag_shape(dagbag, source: str) -> None:  # type: ignore[no-untyped-def]
-    dag = dagbag.dags.get(f"ingest_{source}")
+    from lakeops.contracts import get_contract
+    from lakeops.validate import parent_tables
+
+    dag = dagbag.dags[f"ingest_{source}"]
     ids = {t.task_id for t in dag.tasks}
-    assert ids == {"wait_for_delivery", "record_manifest"} | {f"ingest_{t}" for t in TABLES[source]}
+    per_table = {f"{step}_{t}" for t in TABLES[source] for step in ("ingest", "validate",
+                                                                    "publish")}
+    assert ids == {"wait_for_delivery", "record_manifest"} | per_table
     sensor = dag.get_task("wait_for_delivery")
     assert sensor.mode == "reschedule" and sensor.timeout > 0
     for table in TABLES[source]:
-        task = dag.get_task(f"ingest_{table}")
-        assert task.upstream_task_ids == {"wait_for_delivery"}
-        assert task.downstream_task_ids == {"record_manifest"}
+        ingest = dag.get_task(f"ingest_{table}")
+        assert ingest.upstream_task_ids == {"wait_for_delivery"}
+        # write-audit-publish: validation waits for the table and every parent it checks
+        parents = {f"ingest_{p}" for p in parent_tables(get_contract(source, table))}
+        assert dag.get_task(f"validate_{table}").upstream_task_ids == {f"ingest_{table}"} | parents
+        publish = dag.get_task(f"publish_{table}")
+        assert publish.upstream_task_ids == {f"validate_{table}"}
+        assert [a.uri for a in publish.outlets] == [f"lakeops://curated/{source}/{table}"]
+    assert dag.get_task("record_manifest").upstream_task_ids == {
+        f"ingest_{t}" for t in TABLES[source]
+    }
     assert dag.catchup is False
 
 

@@ -1,0 +1,400 @@
+"""Validate and publish: write-audit-publish from ``raw/`` to ``curated/``.
+
+``validate_table`` audits one table's raw partition of an interval with its Great
+Expectations suite (:mod:`lakeops.quality`) on DuckDB — GX's SQL engine runs the metrics as
+SQL over the Parquet file, nothing is loaded into pandas — then
+
+* writes the rows that broke a critical row-level rule to
+  ``quarantine/<source>/<table>/dt=<interval>/validate.parquet`` with the rule's name;
+* records every expectation's result in ``monitoring/validation_results``;
+* rebuilds the GX data docs into ``reports/data_docs/``;
+* fails, naming the expectations, when a critical table-level expectation (schema, volume)
+  or a critical row-level one beyond its ``mostly`` failed — GX never fails a task itself.
+
+``publish_table`` then replaces ``curated/<source>/<table>/dt=<interval>/`` with the raw
+rows minus the quarantined ones, atomically, and checks and records
+``delivered = published + quarantined + rejected at ingest``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from lakeops.contracts import TABLES, Contract, get_contract
+from lakeops.ingest import MANIFEST, _iso
+from lakeops.lake import DATA_FILE, Lake, partition_dir, table_path
+from lakeops.quality import CRITICAL, ROW, TABLE, Rule, rules_for, suite_name
+from lakeops.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+VALIDATE_FILE = "validate.parquet"
+AUDIT = "_audit.json"  # beside the raw partition: the gate publish_table obeys
+QUARANTINE_SCHEMA = pa.schema([
+    ("_source_file", pa.string()), ("_line", pa.int64()), ("_rule", pa.string()),
+    ("_reason", pa.string()), ("_record", pa.string()), ("_row", pa.int64()),
+])
+RESULTS_SCHEMA = pa.schema([
+    ("run_id", pa.string()), ("source", pa.string()), ("table", pa.string()),
+    ("interval", pa.string()), ("rule", pa.string()), ("expectation", pa.string()),
+    ("severity", pa.string()), ("level", pa.string()), ("success", pa.bool_()),
+    ("observed_value", pa.string()), ("unexpected_count", pa.int64()),
+    ("element_count", pa.int64()), ("quarantined", pa.int64()),
+])
+
+
+class ValidationFailed(Exception):
+    """A critical expectation failed for the whole interval: nothing is published."""
+
+
+@dataclass
+class Outcome:
+    rule: Rule
+    success: bool
+    observed: str
+    unexpected: int | None
+    elements: int | None
+
+
+# -- DuckDB workspace ---------------------------------------------------------------------
+
+
+def parent_tables(contract: Contract) -> set[str]:
+    """Tables a table's rules read besides itself (foreign keys and cross-table rules)."""
+    refs = {fk.references for fk in contract.foreign_keys}
+    extra = {"studentAssessment": {"assessments", "courses"}, "orders": {"order_items"},
+             "payments": {"orders"}}
+    return refs | extra.get(contract.table, set())
+
+
+def _partition_files(lake: Lake, zone: str, dataset: str, upto: str) -> list[str]:
+    """Data files of the partitions strictly before ``upto`` (today's come from raw, so a
+    re-run sees the same parents as the first run)."""
+    out = []
+    for key in lake.partitions(zone, dataset):
+        path = table_path(zone, dataset, partition_dir(key), DATA_FILE)
+        if key < upto and lake.exists(path):
+            out.append(path)
+    return out
+
+
+@contextlib.contextmanager
+def workspace(lake: Lake, contract: Contract, interval: str) -> Iterator[Path]:
+    """A DuckDB file with ``batch`` (the raw partition), ``batch_rows`` (with ``_row``) and a
+    ``ref_<parent>`` view per parent: its curated history up to the interval plus the
+    interval's raw delivery (a parent may arrive the same day)."""
+    with tempfile.TemporaryDirectory(prefix="lakeops-validate-") as tmp, \
+            contextlib.ExitStack() as stack:
+        local = lambda p: str(stack.enter_context(lake.local_copy(p)))  # noqa: E731
+        raw = table_path("raw", contract.dataset, partition_dir(interval), DATA_FILE)
+        if not lake.exists(raw):
+            raise ValidationFailed(f"{contract.name}: no raw partition for {interval} "
+                                   f"({lake.uri(raw)}); run the ingest task first")
+        db = Path(tmp) / "validate.duckdb"
+        con = duckdb.connect(str(db))
+        src = local(raw).replace("'", "''")
+        con.execute(f"CREATE VIEW batch_rows AS SELECT * RENAME (file_row_number AS _row) "
+                    f"FROM read_parquet('{src}', file_row_number=true, "
+                    f"hive_partitioning=false)")
+        con.execute("CREATE VIEW batch AS SELECT * EXCLUDE (_row) FROM batch_rows")
+        for parent in parent_tables(contract):
+            ds = f"{contract.source}/{parent}"
+            files = [local(p) for p in _partition_files(lake, "curated", ds, interval)]
+            today = table_path("raw", ds, partition_dir(interval), DATA_FILE)
+            if lake.exists(today):
+                files.append(local(today))
+            listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+            con.execute(
+                f"CREATE VIEW ref_{parent} AS SELECT * FROM read_parquet([{listing}], "
+                f"union_by_name=true, hive_partitioning=false)" if files else
+                f"CREATE VIEW ref_{parent} AS SELECT * FROM batch WHERE false"
+            )
+        con.close()
+        yield db
+
+
+# -- GX -----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _gx_lock(settings: Settings) -> Iterator[None]:
+    """GX's file project is shared by concurrent Airflow tasks: one writer at a time."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    with open(settings.home / ".gx.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def data_docs_dir(settings: Settings) -> Path:
+    """Where GX writes its site: in the lake's ``reports/`` for a local lake; for an S3 lake
+    a local build folder that :func:`_sync_docs` uploads (GX sites are filesystem-only)."""
+    lake = Lake.from_settings(settings)
+    if lake.is_local:
+        return lake.local_path("reports/data_docs")
+    return settings.home / "gx" / "data_docs"
+
+
+def _sync_docs(settings: Settings) -> None:
+    lake = Lake.from_settings(settings)
+    if lake.is_local:
+        return
+    root = data_docs_dir(settings)
+    for path in root.rglob("*"):
+        if path.is_file():
+            lake.put_file(path, f"reports/data_docs/{path.relative_to(root).as_posix()}")
+
+
+def gx_context(settings: Settings) -> Any:
+    """The file-backed GX project of this state folder (suites, validation results,
+    checkpoints under ``<home>/gx``), its data docs site in the lake's ``reports/``."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        FilesystemStoreBackendDefaults,
+    )
+
+    from lakeops import gx_duckdb
+
+    gx_duckdb.register()
+    root = settings.home / "gx"
+    config = DataContextConfig(
+        store_backend_defaults=FilesystemStoreBackendDefaults(root_directory=str(root)),
+        data_docs_sites={"lakeops": {
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                              "base_directory": str(data_docs_dir(settings))},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        }},
+        analytics_enabled=False,
+    )
+    return gx.get_context(project_config=config, mode="ephemeral")
+
+
+def _observed(result: Any) -> tuple[str, int | None, int | None]:
+    res = result.result or {}
+    observed = res.get("observed_value")
+    return (
+        json.dumps(observed, default=str)[:500] if observed is not None else "",
+        res.get("unexpected_count"),
+        res.get("element_count"),
+    )
+
+
+def run_suite(settings: Settings, contract: Contract, interval: str, db: Path,
+              rules: list[Rule]) -> list[Outcome]:
+    """Run the table's suite through a GX checkpoint on DuckDB; rebuild the data docs."""
+    import great_expectations as gx
+
+    with _gx_lock(settings):
+        context = gx_context(settings)
+        source = context.data_sources.add_or_update_sql(
+            name=f"lake_{contract.source}_{contract.table}",
+            connection_string=f"duckdb+buffered:///{db}",
+        )
+        asset = source.add_table_asset(name=f"{contract.table}_{interval}", table_name="batch")
+        batch = asset.add_batch_definition_whole_table("interval")
+        suite = gx.ExpectationSuite(name=suite_name(contract),
+                                    meta={"contract": f"expectations/contracts/"
+                                          f"{contract.source}/{contract.table}.yml"})
+        for rule in rules:
+            suite.add_expectation(rule.gx())
+        suite = context.suites.add_or_update(suite)
+        definition = context.validation_definitions.add_or_update(gx.ValidationDefinition(
+            name=f"{suite_name(contract)}.{interval}", data=batch, suite=suite))
+        # one checkpoint per table and interval: a stored checkpoint names its datasource
+        # and asset, which exist in this context only for this table and interval
+        checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
+            name=f"{suite_name(contract)}.{interval}", validation_definitions=[definition],
+            result_format={"result_format": "SUMMARY"}))
+        result = checkpoint.run(run_id=gx.RunIdentifier(
+            run_name=f"{suite_name(contract)}@{interval}"))
+        context.build_data_docs()
+        _sync_docs(settings)
+    outcomes = []
+    by_rule = {r.name: r for r in rules}
+    for validation in result.run_results.values():
+        for er in validation.results:
+            rule = by_rule[er.expectation_config.meta["rule"]]
+            observed, unexpected, elements = _observed(er)
+            outcomes.append(Outcome(rule, bool(er.success), observed, unexpected, elements))
+    return outcomes
+
+
+# -- the tasks ----------------------------------------------------------------------------
+
+
+def _history(lake: Lake, contract: Contract, interval: str, n: int = 7) -> list[int]:
+    """Rows written to raw in up to ``n`` intervals before this one."""
+    counts = []
+    for key in reversed(lake.partitions("raw", contract.dataset)):
+        if key >= interval:
+            continue
+        path = table_path("raw", contract.dataset, partition_dir(key), MANIFEST)
+        if lake.exists(path):
+            counts.append(int(lake.read_json(path)["rows_written"]))
+        if len(counts) == n:
+            break
+    return counts
+
+
+def _quarantine(db: Path, rules: list[Rule]) -> pa.Table:
+    """Rows that broke a critical row-level rule, one row per (row, rule). A rule with
+    ``mostly`` may pass GX with a few bad rows: those rows are quarantined all the same."""
+    con = duckdb.connect(str(db))
+    parts = [
+        f"SELECT _row, '{r.name}' AS _rule FROM batch_rows b WHERE {r.bad_rows}"
+        for r in rules
+        if r.level == ROW and r.severity == CRITICAL and r.bad_rows
+    ]
+    if not parts:
+        con.close()
+        return QUARANTINE_SCHEMA.empty_table()
+    sql = (
+        f"WITH bad AS ({' UNION ALL '.join(parts)}) "
+        "SELECT NULL::VARCHAR AS _source_file, NULL::BIGINT AS _line, bad._rule, "
+        "'expectation failed: ' || bad._rule AS _reason, "
+        "to_json(b)::VARCHAR AS _record, bad._row "
+        "FROM bad JOIN batch_rows b USING (_row) ORDER BY bad._row, bad._rule"
+    )
+    table = con.execute(sql).fetch_arrow_table()
+    con.close()
+    return table.cast(QUARANTINE_SCHEMA)
+
+
+def _results_table(outcomes: list[Outcome], contract: Contract, interval: str,
+                   quarantined: dict[str, int]) -> pa.Table:
+    run_id = f"{suite_name(contract)}@{interval}"
+    return pa.Table.from_pylist([{
+        "run_id": run_id, "source": contract.source, "table": contract.table,
+        "interval": interval, "rule": o.rule.name, "expectation": o.rule.expectation,
+        "severity": o.rule.severity, "level": o.rule.level, "success": o.success,
+        "observed_value": o.observed, "unexpected_count": o.unexpected,
+        "element_count": o.elements, "quarantined": quarantined.get(o.rule.name, 0),
+    } for o in outcomes], schema=RESULTS_SCHEMA)
+
+
+def validate_table(source: str, table: str, interval: str | date,
+                   settings: Settings | None = None) -> dict[str, Any]:
+    """Audit one table's raw partition; quarantine bad rows; fail on critical failures."""
+    settings = settings or get_settings()
+    interval = _iso(interval)
+    contract = get_contract(source, table)
+    lake = Lake.from_settings(settings)
+    rules = rules_for(contract, interval, _history(lake, contract, interval))
+    with workspace(lake, contract, interval) as db:
+        bad = _quarantine(db, rules)  # every row a critical row rule singles out
+        outcomes = run_suite(settings, contract, interval, db, rules)
+        failed = {o.rule.name for o in outcomes if not o.success}
+    lake.write_partition("quarantine", contract.dataset, interval, bad, name=VALIDATE_FILE)
+    per_rule: dict[str, int] = {}
+    for rule_name in bad["_rule"].to_pylist():
+        per_rule[rule_name] = per_rule.get(rule_name, 0) + 1
+    lake.write_partition("monitoring", f"validation_results/{source}", interval,
+                         _results_table(outcomes, contract, interval, per_rule),
+                         name=f"{table}.parquet")
+    blocking = [
+        o for o in outcomes if not o.success and o.rule.severity == CRITICAL
+        and (o.rule.level == TABLE or o.rule.kwargs.get("mostly") is not None)
+    ]
+    summary = {
+        "source": source, "table": table, "interval": interval,
+        "expectations": len(outcomes), "failed": sorted(failed),
+        "quarantined_rows": len(set(bad["_row"].to_pylist())), "by_rule": per_rule,
+    }
+    log.info("%s %s: %s", contract.name, interval, summary)
+    details = "; ".join(f"{o.rule.name} ({o.rule.expectation}, observed {o.observed or '-'}"
+                        f", unexpected {o.unexpected})" for o in blocking)
+    lake.write_json(table_path("raw", contract.dataset, partition_dir(interval), AUDIT),
+                    {**summary, "passed": not blocking, "blocking": details})
+    if blocking:
+        raise ValidationFailed(f"{contract.name} {interval}: critical expectations failed, "
+                               f"nothing published: {details}")
+    return summary
+
+
+def publish_table(source: str, table: str, interval: str | date,
+                  settings: Settings | None = None) -> dict[str, Any]:
+    """Replace the curated partition with the audited raw rows (raw minus quarantined)."""
+    settings = settings or get_settings()
+    interval = _iso(interval)
+    contract = get_contract(source, table)
+    lake = Lake.from_settings(settings)
+    part = partition_dir(interval)
+    raw = table_path("raw", contract.dataset, part, DATA_FILE)
+    bad_path = table_path("quarantine", contract.dataset, part, VALIDATE_FILE)
+    audit_path = table_path("raw", contract.dataset, part, AUDIT)
+    if not lake.exists(audit_path) or not lake.exists(bad_path):
+        raise ValidationFailed(f"{contract.name} {interval}: not validated yet; "
+                               "run the validate task before publishing")
+    audit = lake.read_json(audit_path)
+    if not audit["passed"]:
+        raise ValidationFailed(f"{contract.name} {interval}: the audit failed, nothing is "
+                               f"published: {audit['blocking']}")
+    curated = table_path("curated", contract.dataset, part, DATA_FILE)
+    with contextlib.ExitStack() as stack:
+        raw_local = stack.enter_context(lake.local_copy(raw))
+        bad_local = stack.enter_context(lake.local_copy(bad_path))
+        con = duckdb.connect()
+        con.execute(f"CREATE VIEW bad AS SELECT DISTINCT _row FROM read_parquet('{bad_local}', "
+                    "hive_partitioning=false)")
+        target = stack.enter_context(lake.staged_file(curated))
+        con.execute(
+            f"COPY (SELECT * EXCLUDE (file_row_number) FROM read_parquet('{raw_local}', "
+            f"file_row_number=true, hive_partitioning=false) "
+            f"WHERE file_row_number NOT IN (SELECT _row FROM bad)) "
+            f"TO '{target}' (FORMAT parquet, COMPRESSION zstd)"
+        )
+        published = con.execute(f"SELECT count(*) FROM read_parquet('{target}', "
+                                "hive_partitioning=false)").fetchone()
+        quarantined = con.execute("SELECT count(*) FROM bad").fetchone()
+        con.close()
+    ingest_manifest = lake.read_json(table_path("raw", contract.dataset, part, MANIFEST))
+    record = {
+        "source": source, "table": table, "interval": interval,
+        "delivered": ingest_manifest["rows_in"],
+        "rejected_at_ingest": ingest_manifest["rows_rejected"],
+        "quarantined_at_validation": int(quarantined[0]) if quarantined else 0,
+        "published": int(published[0]) if published else 0,
+        "curated_path": curated,
+    }
+    accounted = (record["published"] + record["quarantined_at_validation"]
+                 + record["rejected_at_ingest"])
+    if accounted != record["delivered"]:
+        raise ValidationFailed(f"{contract.name} {interval}: rows do not add up: "
+                               f"{record['delivered']} delivered, {accounted} accounted for")
+    lake.write_json(table_path("curated", contract.dataset, part, MANIFEST), record)
+    log.info("%s %s published: %s", contract.name, interval, record)
+    return record
+
+
+def curated_asset_uri(source: str, table: str) -> str:
+    """The Airflow asset a curated table's publication emits."""
+    return f"lakeops://curated/{source}/{table}"
+
+
+def validate_interval(source: str, interval: str, settings: Settings | None = None
+                      ) -> dict[str, Any]:
+    """Validate and publish every table of a source (CLI and tests; DAGs use per-table
+    tasks). Parents first, so children see today's published parents."""
+    out = {}
+    for table in TABLES[source]:
+        validate_table(source, table, interval, settings)
+        out[table] = publish_table(source, table, interval, settings)
+    return out

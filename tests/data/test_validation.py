@@ -1,0 +1,158 @@
+"""Validation: GX suites on DuckDB gate publishing; bad rows are quarantined with the rule
+they broke; delivered = published + quarantined + rejected, per table and interval."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from lakeops import ingest, validate
+from lakeops.contracts import TABLES
+from lakeops.generate import generate
+from lakeops.lake import Lake
+from lakeops.settings import Settings
+
+pytestmark = pytest.mark.slow
+DAY1, DAY2 = "2024-10-01", "2024-10-02"
+CORPUS = Path(__file__).parent / "bad_deliveries"
+
+
+def _run(settings: Settings, source: str, day: str) -> dict[str, dict]:
+    for table in TABLES[source]:
+        ingest.ingest_table(source, table, day, settings)
+    return validate.validate_interval(source, day, settings)
+
+
+def _curated(lake: Lake, dataset: str, day: str) -> list[dict]:
+    return lake.read_partition("curated", dataset, day).to_pylist()
+
+
+@pytest.mark.parametrize("source", list(TABLES))
+def test_clean_data_is_published_whole(settings: Settings, source: str) -> None:
+    lake = Lake.from_settings(settings)
+    generate(lake, source, date(2024, 10, 1), 1, scale=0.01, seed=5)
+
+    published = _run(settings, source, DAY1)
+
+    for table, record in published.items():
+        assert record["quarantined_at_validation"] == 0, table
+        assert record["published"] == record["delivered"] - record["rejected_at_ingest"]
+    results = lake.read_table("monitoring", f"validation_results/{source}",
+                              name=f"{TABLES[source][-1]}.parquet").to_pylist()
+    assert results and all(r["success"] for r in results if r["severity"] == "critical")
+    assert (lake.local_path("reports/data_docs") / "index.html").exists()
+
+
+def test_planted_bad_rows_are_quarantined_with_their_rule(settings: Settings) -> None:
+    lake = Lake.from_settings(settings)
+    generate(lake, "business", date(2024, 10, 1), 1, scale=0.01, seed=5, bad_records=0.02)
+
+    published = _run(settings, "business", DAY1)
+
+    rules = set()
+    for table, record in published.items():
+        assert record["published"] + record["quarantined_at_validation"] + record[
+            "rejected_at_ingest"] == record["delivered"], table
+        bad = lake.read_partition("quarantine", f"business/{table}", DAY1,
+                                  name=validate.VALIDATE_FILE).to_pylist()
+        rules |= {r["_rule"] for r in bad}
+        # nothing quarantined reaches curated
+        curated_rows = {str(sorted(r.items())) for r in _curated(lake, f"business/{table}", DAY1)}
+        assert len(curated_rows) == record["published"]
+    assert {"primary_key.unique", "foreign_key.orders"} <= rules
+    items = _curated(lake, "business/order_items", DAY1)
+    keys = [(r["order_id"], r["line_number"]) for r in items]
+    assert len(keys) == len(set(keys)), "curated keys are unique"
+
+
+def _deliver(lake: Lake, source: str, table: str, body: str, day: str = DAY1) -> None:
+    lake.write_bytes(f"landing/{source}/{table}/{day}/{table}.csv", body.encode())
+
+
+def _education_parents(lake: Lake) -> None:
+    _deliver(lake, "education", "courses",
+             "code_module,code_presentation,module_presentation_length\nAAA,2024J,268\n")
+    _deliver(lake, "education", "vle", "id_site,code_module,code_presentation,activity_type,"
+             "week_from,week_to\n546669,AAA,2024J,resource,,\n")
+    _deliver(lake, "education", "studentRegistration",
+             "code_module,code_presentation,id_student,date_registration,date_unregistration\n"
+             + "".join(f"AAA,2024J,{s},-10,\n" for s in (11391, 11392, 11393)))
+
+
+@pytest.mark.parametrize(("case", "rule", "kept"), [
+    ("duplicate_keys", "primary_key.unique", 2),
+    ("orphan_foreign_keys", "foreign_key.vle", 1),
+])
+def test_bad_corpus_rows_are_quarantined(settings: Settings, case: str, rule: str,
+                                         kept: int) -> None:
+    lake = Lake.from_settings(settings)
+    _education_parents(lake)
+    (path,) = CORPUS.glob(f"{case}__*")
+    _deliver(lake, "education", "studentVle", path.read_text())
+    for table in ("courses", "vle", "studentRegistration", "studentVle"):
+        ingest.ingest_table("education", table, DAY1, settings)
+
+    summary = validate.validate_table("education", "studentVle", DAY1, settings)
+    record = validate.publish_table("education", "studentVle", DAY1, settings)
+
+    assert rule in summary["failed"]
+    bad = lake.read_partition("quarantine", "education/studentVle", DAY1,
+                              name=validate.VALIDATE_FILE).to_pylist()
+    assert [r["_rule"] for r in bad] == [rule]
+    assert record["published"] == kept == len(_curated(lake, "education/studentVle", DAY1))
+    assert record["published"] + record["quarantined_at_validation"] == record["delivered"]
+
+
+def test_future_dated_orders_are_quarantined(settings: Settings) -> None:
+    lake = Lake.from_settings(settings)
+    generate(lake, "business", date(2024, 10, 1), 1, scale=0.01, seed=5)
+    ingest.ingest_table("business", "customers", DAY1, settings)
+    ingest.ingest_table("business", "order_items", DAY1, settings)
+    lake.delete(f"landing/business/orders/{DAY1}")
+    lake.write_bytes(f"landing/business/orders/{DAY1}/orders.jsonl",
+                     (CORPUS / "future_dates__orders.jsonl").read_bytes())
+    ingest.ingest_table("business", "orders", DAY1, settings)
+
+    summary = validate.validate_table("business", "orders", DAY1, settings)
+    assert "order_ts.in_interval" in summary["failed"]
+    rules = {r["_rule"] for r in lake.read_partition(
+        "quarantine", "business/orders", DAY1, name=validate.VALIDATE_FILE).to_pylist()}
+    assert "order_ts.in_interval" in rules
+
+
+def test_volume_anomaly_fails_the_table_and_publishes_nothing(settings: Settings) -> None:
+    lake = Lake.from_settings(settings)
+    generate(lake, "education", date(2024, 10, 1), 3, scale=0.01, seed=5)
+    for day in ("2024-10-01", "2024-10-02", "2024-10-03"):
+        ingest.ingest_table("education", "studentVle", day, settings)
+    day4 = "2024-10-04"
+    header = "code_module,code_presentation,id_student,id_site,date,sum_click\n"
+    _deliver(lake, "education", "studentVle", header + "AAA,2024J,1,2,3,4\n", day=day4)
+    ingest.ingest_table("education", "studentVle", day4, settings)
+
+    with pytest.raises(validate.ValidationFailed, match="volume.within_band"):
+        validate.validate_table("education", "studentVle", day4, settings)
+    with pytest.raises(validate.ValidationFailed):
+        validate.publish_table("education", "studentVle", day4, settings)
+    assert not lake.exists(f"curated/education/studentVle/dt={day4}/part-0.parquet")
+    results = lake.read_partition("monitoring", "validation_results/education", day4,
+                                  name="studentVle.parquet").to_pylist()
+    volume = next(r for r in results if r["rule"] == "volume.within_band")
+    assert volume["success"] is False and volume["observed_value"] == "1"
+
+
+def test_revalidating_an_interval_replaces_never_duplicates(settings: Settings) -> None:
+    lake = Lake.from_settings(settings)
+    generate(lake, "business", date(2024, 10, 1), 1, scale=0.01, seed=5, bad_records=0.02)
+    first = _run(settings, "business", DAY1)
+    before = _curated(lake, "business/orders", DAY1)
+    second = validate.validate_interval("business", DAY1, settings)
+    assert second == first
+    assert _curated(lake, "business/orders", DAY1) == before
+    con = duckdb.connect()
+    path = lake.local_path(f"monitoring/validation_results/business/dt={DAY1}/orders.parquet")
+    n = con.execute(f"SELECT count(*), count(DISTINCT rule) FROM '{path}'").fetchone()
+    assert n[0] == n[1], "one result row per expectation, replaced on re-run"
