@@ -100,25 +100,24 @@ def wait_for_runs(settings: Settings, dag_id: str, start: date, days: int, timeo
 
 
 def landed_report(settings: Settings, start: date, days: int) -> str:
-    """What each table of each source took in, wrote and rejected over the days."""
+    """Per table over the days: rows delivered, rejected at ingest, quarantined by the
+    validation suite, and published to curated/."""
     lake = Lake.from_settings(settings)
-    lines = [f"{'table':<34}{'rows in':>10}{'written':>10}{'rejected':>10}"]
-    wanted = {(start + timedelta(days=i)).isoformat() for i in range(days)}
+    lines = [f"{'table':<34}{'delivered':>10}{'rejected':>10}{'quarant.':>10}{'published':>10}"]
     for source in TABLES:
-        try:
-            runs = lake.read_table("monitoring", f"ingest_runs/{source}")
-        except FileNotFoundError:
-            lines.append(f"{source}: nothing landed")
-            continue
-        rows = [r for r in runs.to_pylist() if r["interval"] in wanted]
         for table in TABLES[source]:
-            mine = [r for r in rows if r["table"] == table]
-            lines.append(
-                f"{source + '.' + table:<34}{sum(r['rows_in'] for r in mine):>10}"
-                f"{sum(r['rows_written'] for r in mine):>10}"
-                f"{sum(r['rows_rejected'] for r in mine):>10}"
-            )
-    lines.append(f"raw partitions under {lake.uri('raw')}, rejects under {lake.uri('quarantine')}")
+            totals = [0, 0, 0, 0]
+            for i in range(days):
+                day = (start + timedelta(days=i)).isoformat()
+                path = f"curated/{source}/{table}/dt={day}/_manifest.json"
+                if lake.exists(path):
+                    m = lake.read_json(path)
+                    for k, key in enumerate(("delivered", "rejected_at_ingest",
+                                             "quarantined_at_validation", "published")):
+                        totals[k] += int(m[key])
+            lines.append(f"{source + '.' + table:<34}" + "".join(f"{v:>10}" for v in totals))
+    lines.append(f"curated under {lake.uri('curated')}, rejects under {lake.uri('quarantine')}, "
+                 f"validation results in {lake.uri('monitoring/validation_results')}")
     return "\n".join(lines)
 
 

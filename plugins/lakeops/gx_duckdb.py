@@ -10,13 +10,16 @@ GX assumes of a database client. It is registered as ``duckdb+buffered://`` thro
 
 from __future__ import annotations
 
+from typing import Any
+
 from duckdb_engine import Dialect as _DuckDBDialect
 from sqlalchemy.dialects import registry
 from sqlalchemy.engine.cursor import FullyBufferedCursorFetchStrategy
-from sqlalchemy.engine.default import DefaultExecutionContext
+
+_BaseContext: Any = _DuckDBDialect.execution_ctx_cls
 
 
-class _BufferedContext(DefaultExecutionContext):
+class _BufferedContext(_BaseContext):  # type: ignore[misc]
     def post_exec(self) -> None:
         super().post_exec()
         cursor = self.cursor

@@ -111,10 +111,10 @@ def key_rules(contract: Contract) -> list[Rule]:
     if contract.primary_key:
         pk = contract.primary_key
         cols = ", ".join(_q(c) for c in pk)
-        expectation, kwargs = (
-            ("ExpectColumnValuesToBeUnique", {"column": pk[0]}) if len(pk) == 1
-            else ("ExpectCompoundColumnsToBeUnique", {"column_list": pk})
-        )
+        kwargs: dict[str, Any] = {"column_list": pk}
+        expectation = "ExpectCompoundColumnsToBeUnique"
+        if len(pk) == 1:
+            expectation, kwargs = "ExpectColumnValuesToBeUnique", {"column": pk[0]}
         rules.append(Rule(
             "primary_key.unique", expectation, kwargs,
             bad_rows=f"_row IN (SELECT _row FROM (SELECT _row, row_number() OVER "
