@@ -53,7 +53,8 @@ def build(source: str) -> DAG:
         schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
         start_date=START,
         catchup=False,
-        max_active_runs=2,
+        # intervals run in order: a day is checked against the days published before it
+        max_active_runs=1,
         tags=["lakeops", "ingest", source],
         default_args={
             "owner": "data-platform",

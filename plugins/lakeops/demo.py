@@ -46,7 +46,7 @@ def backfill(settings: Settings, dag_id: str, start: date, days: int) -> dict[st
         "from_date": f"{start.isoformat()}T00:00:00Z",
         "to_date": f"{end.isoformat()}T00:00:00Z",
         "reprocess_behavior": "completed",
-        "max_active_runs": 2,
+        "max_active_runs": 1,
     }
     # On the embedded SQLite metadata DB Airflow answers 503 "Database is locked" while the
     # scheduler writes; the request is safe to repeat.
