@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks import ingest_bench
+from benchmarks import ingest_bench, validate_bench
 
 
 def main() -> None:
@@ -17,6 +17,7 @@ def main() -> None:
     args = parser.parse_args()
     args.work = args.work.absolute()
     ingest_bench.main(args.work / "ingest", args.scale, args.days)
+    validate_bench.main(args.work / "ingest")  # the suite over the interval just ingested
 
 
 if __name__ == "__main__":

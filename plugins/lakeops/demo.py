@@ -48,8 +48,8 @@ def backfill(settings: Settings, dag_id: str, start: date, days: int) -> dict[st
         "reprocess_behavior": "completed",
         "max_active_runs": 1,
     }
-    # On the embedded SQLite metadata DB Airflow answers 503 "Database is locked" while the
-    # scheduler writes; the request is safe to repeat.
+    # On the embedded SQLite metadata DB Airflow answers 503 "Database is locked" (or a 500
+    # "Database error" from its audit log) while the scheduler writes; safe to repeat.
     for attempt in range(30):
         try:
             result: dict[str, Any] = _api(settings, "POST", "/api/v2/backfills", json=body)
@@ -58,7 +58,8 @@ def backfill(settings: Settings, dag_id: str, start: date, days: int) -> dict[st
             conflict = exc.response.status_code == 409
             if conflict and "already a running backfill" in exc.response.text:
                 _cancel_backfills(settings, dag_id)  # an earlier, interrupted demo's
-            elif exc.response.status_code != 503 or attempt == 29:
+            elif attempt == 29 or not (exc.response.status_code == 503 or (
+                    exc.response.status_code == 500 and "Database" in exc.response.text)):
                 raise
             time.sleep(2)
     raise AssertionError("unreachable")

@@ -1,0 +1,105 @@
+"""The education suite on the full-scale clickstream interval (10.5M rows).
+
+Contenders, each in a fresh process, over the raw partition the ingest benchmark wrote:
+* ``raw DuckDB scan`` - the floor: one aggregate scan of the Parquet file;
+* ``lakeops validate`` - the real task: the studentVle GX suite (schema, nulls, ranges,
+  key uniqueness, foreign keys to vle and studentRegistration) run by GX's SQL engine on
+  DuckDB, plus the quarantine query, the results table and the data docs;
+* ``GX on pandas`` - the usual way: the same suite's pandas-capable expectations (GX's
+  UnexpectedRows/foreign-key checks are SQL-only, so the baseline does less work) on a
+  pandas DataFrame of the same file.
+
+Target (issue 3): lakeops within 3x the raw scan.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from benchmarks.harness import measure, report, timed
+from benchmarks.ingest_bench import INTERVAL
+
+
+def prepare(work: Path) -> None:
+    """Parents of the bulk interval: every registration and one VLE snapshot, ingested."""
+    from lakeops.ingest import ingest_table
+    from lakeops.settings import Settings
+
+    settings = Settings(home=work)
+    landing = work / "lake" / "landing" / "education"
+    for table, pattern in (("studentRegistration", "*/*.csv"), ("vle", "2024-10-01/*.csv")):
+        target = landing / table / INTERVAL
+        archived = work / "lake" / "landing" / "_archive" / "education" / table / INTERVAL
+        if not target.exists() and not archived.exists():
+            target.mkdir(parents=True)
+            for f in sorted((landing / table).glob(pattern)):
+                if f.parent != target:
+                    shutil.copy(f, target / f.name)
+        ingest_table("education", table, INTERVAL, settings)
+
+
+def _raw(work: str) -> int:
+    import duckdb
+
+    path = f"{work}/lake/raw/education/studentVle/dt={INTERVAL}/part-0.parquet"
+    row = duckdb.sql(f"SELECT count(*), count(id_student), min(sum_click), max(sum_click), "
+                     f"count(DISTINCT code_module) FROM '{path}'").fetchone()
+    return int(row[0])  # type: ignore[index]
+
+
+def _lakeops(work: str) -> int:
+    from lakeops.settings import Settings
+    from lakeops.validate import validate_table
+
+    summary = validate_table("education", "studentVle", INTERVAL, Settings(home=Path(work)))
+    return int(summary["expectations"]) and _raw(work)
+
+
+def _pandas(work: str) -> int:
+    import os
+
+    os.environ["GX_ANALYTICS_ENABLED"] = "false"
+    import great_expectations as gx
+    import pandas as pd
+
+    from lakeops.contracts import get_contract
+    from lakeops.quality import rules_for
+
+    path = f"{work}/lake/raw/education/studentVle/dt={INTERVAL}/part-0.parquet"
+    frame = pd.read_parquet(path)
+    context = gx.get_context(mode="ephemeral")
+    batch = (context.data_sources.add_pandas("pandas").add_dataframe_asset("clicks")
+             .add_batch_definition_whole_dataframe("all"))
+    suite = gx.ExpectationSuite(name="clicks")
+    for rule in rules_for(get_contract("education", "studentVle"), INTERVAL):
+        if rule.expectation != "UnexpectedRowsExpectation":
+            suite.add_expectation(rule.gx())
+    definition = gx.ValidationDefinition(name="v", data=batch, suite=context.suites.add(suite))
+    definition.run(batch_parameters={"dataframe": frame})
+    return len(frame)
+
+
+def child(kind: str, work: str) -> None:
+    timed({"raw": _raw, "lakeops": _lakeops, "pandas": _pandas}[kind], work)
+
+
+def main(work: Path) -> dict:
+    prepare(work)
+    mod = "benchmarks.validate_bench"
+    results = [
+        measure("raw DuckDB scan (floor)", mod, "raw", str(work)),
+        measure("lakeops validate (GX/DuckDB)", mod, "lakeops", str(work)),
+        measure("GX on pandas (subset)", mod, "pandas", str(work)),
+    ]
+    floor, ours, pandas_ = results
+    return report(
+        f"validate studentVle {floor.rows:,} rows", results, floor.name,
+        {"lakeops / raw scan time (target <= 3)": f"{ours.seconds / floor.seconds:.2f}",
+         "GX-on-pandas / lakeops time": f"{pandas_.seconds / ours.seconds:.2f}"},
+    )
+
+
+if __name__ == "__main__":
+    child(*sys.argv[1:])
