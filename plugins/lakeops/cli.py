@@ -118,6 +118,19 @@ def ingest(
 
 
 @app.command()
+def validate(
+    source: Domain,
+    interval: Annotated[str, typer.Option(help="data interval day, YYYY-MM-DD")],
+) -> None:
+    """Audit and publish every table of a source for one ingested interval (no Airflow)."""
+    from lakeops import validate as validate_mod
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    typer.echo(json.dumps(validate_mod.validate_interval(source, interval, get_settings()),
+                          indent=2))
+
+
+@app.command()
 def demo(
     days: Annotated[int, typer.Option(min=1, help="days of deliveries per source")] = 3,
     scale: float = 0.01,
