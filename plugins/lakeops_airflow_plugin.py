@@ -24,7 +24,13 @@ class LakeopsPlugin(AirflowPlugin):
             "category": "browse",
         },
         {
-            "name": "Data docs & reports",
+            "name": "Validation data docs",
+            "href": f"{_settings.docs_url}/data_docs/index.html",
+            "destination": "nav",
+            "category": "browse",
+        },
+        {
+            "name": "Reports",
             "href": f"{_settings.docs_url}/",
             "destination": "nav",
             "category": "browse",
