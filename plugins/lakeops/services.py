@@ -23,7 +23,6 @@ talk to the running Airflow as the admin user (password: :func:`airflow_admin_pa
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -32,7 +31,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version as dist_version
@@ -43,6 +42,7 @@ import httpx
 import psutil
 from pydantic import SecretStr
 
+from lakeops.locking import file_lock
 from lakeops.secrets import get_secret
 from lakeops.settings import Settings
 
@@ -338,16 +338,9 @@ def _save_state(settings: Settings, records: dict[str, _Record]) -> None:
     os.replace(tmp, path)
 
 
-@contextlib.contextmanager
-def _locked(settings: Settings) -> Iterator[None]:
+def _locked(settings: Settings) -> contextlib.AbstractContextManager[None]:
     """One ``up``/``down`` at a time per state folder."""
-    settings.run_dir.mkdir(parents=True, exist_ok=True)
-    with open(settings.run_dir / "services.lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    return file_lock(settings.run_dir / "services.lock")
 
 
 def _running(record: _Record) -> psutil.Process | None:

@@ -19,7 +19,6 @@ rows minus the quarantined ones, atomically, and checks and records
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -36,6 +35,7 @@ import pyarrow as pa
 from lakeops.contracts import TABLES, Contract, get_contract
 from lakeops.ingest import MANIFEST, _iso
 from lakeops.lake import DATA_FILE, Lake, partition_dir, table_path
+from lakeops.locking import file_lock
 from lakeops.quality import CRITICAL, ROW, TABLE, Rule, rules_for, suite_name
 from lakeops.settings import Settings, get_settings
 
@@ -129,16 +129,9 @@ def workspace(lake: Lake, contract: Contract, interval: str) -> Iterator[Path]:
 # -- GX -----------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _gx_lock(settings: Settings) -> Iterator[None]:
+def _gx_lock(settings: Settings) -> contextlib.AbstractContextManager[None]:
     """GX's file project is shared by concurrent Airflow tasks: one writer at a time."""
-    settings.home.mkdir(parents=True, exist_ok=True)
-    with open(settings.home / ".gx.lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    return file_lock(settings.home / ".gx.lock")
 
 
 def data_docs_dir(settings: Settings) -> Path:
