@@ -118,7 +118,7 @@ class Delivery(BaseModel):
     cadence: str = "daily"
     kind: str = Field("increment", pattern="^(increment|snapshot)$")
     event_date: str | None = None  # column whose date places a row in its interval
-    freshness_hours: int = 36
+    freshness_hours: int | None = 24  # None: no freshness rule (a dimension keeps old rows)
 
 
 class Contract(BaseModel):

@@ -53,6 +53,22 @@ class Settings(BaseSettings):
     delivery_timeout_s: int = 6 * 3600
     delivery_poke_s: int = 60
 
+    # transforms: Spark master (local[*] embedded, spark://host:7077 in compose); dbt target
+    # follows the profile (local -> dbt-duckdb, compose -> dbt-dremio) unless set
+    spark_master: str = "local[*]"
+    spark_driver_memory: str = "2g"
+    dbt_target: str | None = None
+
+    # lakehouse SQL (Dremio's Flight protocol): Dremio in compose, the embedded endpoint here
+    flight_host: str | None = None  # defaults to ``host``
+    flight_user: str = "lakeops"
+    flight_password: SecretStr | None = None  # local profile: generated secret
+    flight_token: SecretStr | None = None  # a Dremio personal access token instead
+    flight_tls: bool = False
+    flight_tls_cert: Path | None = None
+    flight_tls_key: Path | None = None
+    flight_token_ttl_s: int = 3600
+
     @field_validator("home", mode="after")
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
@@ -94,6 +110,18 @@ class Settings(BaseSettings):
     @property
     def plugins_folder(self) -> Path:
         return repo_root() / "plugins"
+
+    @property
+    def spark_jobs_dir(self) -> Path:
+        return repo_root() / "spark_jobs"
+
+    @property
+    def dbt_project_dir(self) -> Path:
+        return repo_root() / "dbt"
+
+    @property
+    def dbt_target_name(self) -> str:
+        return self.dbt_target or ("dremio" if self.profile is Profile.COMPOSE else "local")
 
     @property
     def contracts_dir(self) -> Path:

@@ -31,6 +31,8 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from lakeops.contracts import TABLES, Contract, get_contract
 from lakeops.ingest import MANIFEST, _iso
@@ -247,15 +249,37 @@ def _history(lake: Lake, contract: Contract, interval: str, n: int = 7) -> list[
     return counts
 
 
+def _previous_newest(lake: Lake, contract: Contract, interval: str) -> Any:
+    """The newest event value already published before ``interval`` (for freshness of
+    event columns that are day numbers, not calendar times); None when nothing is."""
+    event = contract.delivery.event_date
+    if not event or contract.column(event).type in ("timestamp", "date"):
+        return None
+    for path in reversed(_partition_files(lake, "curated", contract.dataset, interval)):
+        with lake.local_copy(path) as local:
+            newest = pq.read_table(local, columns=[event])[event]
+        value = pc.max(newest).as_py()  # type: ignore[attr-defined]
+        if value is not None:
+            return value
+    return None
+
+
 def _quarantine(db: Path, rules: list[Rule]) -> pa.Table:
     """Rows that broke a critical row-level rule, one row per (row, rule). A rule with
     ``mostly`` may pass GX with a few bad rows: those rows are quarantined all the same."""
     con = duckdb.connect(str(db))
-    parts = [
-        f"SELECT _row, '{r.name}' AS _rule FROM batch_rows b WHERE {r.bad_rows}"
-        for r in rules
-        if r.level == ROW and r.severity == CRITICAL and r.bad_rows
-    ]
+    checks = [(r.name, r.bad_rows) for r in rules
+              if r.level == ROW and r.severity == CRITICAL and r.bad_rows]
+    # predicates on a row's own values share one scan; those with a subquery (keys,
+    # references, cross-table rules) run as their own query
+    simple = [(name, sql) for name, sql in checks if "SELECT" not in sql.upper()]
+    parts = [f"SELECT _row, '{name}' AS _rule FROM batch_rows b WHERE {sql}"
+             for name, sql in checks if (name, sql) not in simple]
+    if simple:
+        cases = ", ".join(f"CASE WHEN {sql} THEN '{name}' END" for name, sql in simple)
+        parts.append(f"SELECT _row, unnest(list_filter([{cases}], x -> x IS NOT NULL)) "
+                     f"AS _rule FROM batch_rows b WHERE "
+                     + " OR ".join(f"({sql})" for _, sql in simple))
     if not parts:
         con.close()
         return QUARANTINE_SCHEMA.empty_table()
@@ -290,7 +314,8 @@ def validate_table(source: str, table: str, interval: str | date,
     interval = _iso(interval)
     contract = get_contract(source, table)
     lake = Lake.from_settings(settings)
-    rules = rules_for(contract, interval, _history(lake, contract, interval))
+    rules = rules_for(contract, interval, _history(lake, contract, interval),
+                      _previous_newest(lake, contract, interval))
     with workspace(lake, contract, interval) as db:
         bad = _quarantine(db, rules)  # every row a critical row rule singles out
         outcomes = run_suite(settings, contract, interval, db, rules)

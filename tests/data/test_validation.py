@@ -158,3 +158,20 @@ def test_revalidating_an_interval_replaces_never_duplicates(settings: Settings) 
     path = lake.local_path(f"monitoring/validation_results/business/dt={DAY1}/orders.parquet")
     n = con.execute(f"SELECT count(*), count(DISTINCT rule) FROM '{path}'").fetchone()
     assert n[0] == n[1], "one result row per expectation, replaced on re-run"
+
+
+@pytest.mark.parametrize(("source", "table"), [("business", "orders"),
+                                               ("education", "studentVle")])
+def test_a_stale_redelivery_fails_freshness(settings: Settings, source: str, table: str) -> None:
+    """Yesterday's events delivered again as today's: the interval fails as a whole."""
+    lake = Lake.from_settings(settings)
+    generate(lake, source, date(2024, 10, 1), 1, scale=0.01, seed=5)
+    for info in lake.ls(f"landing/{source}/{table}/{DAY1}"):
+        name = info.path.rsplit("/", 1)[-1]
+        lake.write_bytes(f"landing/{source}/{table}/{DAY2}/{name}", lake.read_bytes(info.path))
+    _run(settings, source, DAY1)
+    ingest.ingest_table(source, table, DAY2, settings)
+
+    with pytest.raises(validate.ValidationFailed, match="freshness"):
+        validate.validate_table(source, table, DAY2, settings)
+    assert not lake.exists(f"curated/{source}/{table}/dt={DAY2}/part-0.parquet")
