@@ -64,6 +64,10 @@ def _print_access(settings) -> None:  # type: ignore[no-untyped-def]
                f"password {get_secret(settings, 'airflow-admin-password')}")
     typer.echo(f"MLflow       {settings.mlflow_url}")
     typer.echo(f"Docs site    {settings.docs_url}")
+    typer.echo(f"SQL (Flight) grpc+tcp://{settings.flight_host or settings.host}:"
+               f"{settings.flight_port}  user {settings.flight_user}  password "
+               + (get_secret(settings, 'flight-password') if settings.flight_password is None
+                  else "(LAKEOPS_FLIGHT_PASSWORD)"))
     typer.echo(f"Lake         {settings.lake}")
     typer.echo(f"State folder {settings.home}  (secrets in {settings.secrets_dir})")
 
@@ -148,6 +152,52 @@ def demo(
                                echo=typer.echo)
     typer.echo(report)
     _print_access(settings)
+
+
+@app.command()
+def sql(
+    statement: Annotated[str, typer.Argument(help="SQL, e.g. SELECT * FROM "
+                                             "lakehouse.curated.business.orders LIMIT 5")],
+    out: Annotated[str | None, typer.Option(
+        help="write the whole result to a .parquet or .csv file instead of printing")] = None,
+    max_rows: Annotated[int, typer.Option(help="rows to print")] = 50,
+    schema: Annotated[str | None, typer.Option(
+        help="default schema for unqualified names, e.g. lakehouse.marts")] = None,
+) -> None:
+    """Run SQL on the lakehouse through Dremio's Flight protocol (the embedded endpoint
+    here, Dremio in the compose profile) and print the result or save it."""
+    from lakeops.query import QueryError, connect
+
+    try:
+        with connect(get_settings(), schema=schema) as client:
+            table = client.table(statement)
+    except QueryError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if out:
+        _write_result(table, out)
+        typer.echo(f"{table.num_rows} rows -> {out}")
+        return
+    import pandas as pd
+
+    with pd.option_context("display.max_columns", None, "display.width", 200):
+        typer.echo(table.slice(0, max_rows).to_pandas().to_string(index=False))
+    if table.num_rows > max_rows:
+        typer.echo(f"... {table.num_rows} rows in all (--max-rows or --out for more)")
+    else:
+        typer.echo(f"({table.num_rows} rows)")
+
+
+def _write_result(table, out: str) -> None:  # type: ignore[no-untyped-def]
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    if out.endswith(".parquet"):
+        pq.write_table(table, out)
+    elif out.endswith(".csv"):
+        pacsv.write_csv(table, out)
+    else:
+        raise typer.BadParameter("--out must end in .parquet or .csv")
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

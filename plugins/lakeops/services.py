@@ -7,7 +7,9 @@ with its output in ``<home>/logs/<name>.log``:
   ``airflow-triggerer`` — Airflow 3 with the LocalExecutor on a SQLite metadata DB in
   ``<home>/airflow`` (never ``airflow standalone``: it starts 32 workers and leaves orphans);
 * ``mlflow`` — the tracking server on SQLite, artifacts in ``<lake>/mlflow-artifacts``;
-* ``docs`` — :mod:`lakeops.docs_site`, the lake's ``reports/`` zone.
+* ``docs`` — :mod:`lakeops.docs_site`, the lake's ``reports/`` zone;
+* ``sql`` — :mod:`lakeops.query.server`, the lakehouse SQL endpoint (Arrow Flight in
+  Dremio's dialect, DuckDB over the lake).
 
 What was started is recorded in ``<home>/run/services.json`` (pid, process group,
 create time, port, command, log). A record counts as running only while that pid is alive
@@ -55,7 +57,7 @@ AIRFLOW_COMPONENTS = (
     "airflow-triggerer",
 )
 # start order; down() stops in reverse
-SERVICE_NAMES = ("docs", "mlflow", *AIRFLOW_COMPONENTS)
+SERVICE_NAMES = ("docs", "sql", "mlflow", *AIRFLOW_COMPONENTS)
 # component name -> key in Airflow's /api/v2/monitor/health
 _HEALTH_KEYS = {
     "airflow-dag-processor": "dag_processor",
@@ -234,6 +236,13 @@ def _specs(settings: Settings) -> dict[str, _Spec]:
             "LAKEOPS_DOCS_PORT",
         ),
         _Spec(
+            "sql",
+            [py, "-m", "lakeops.query.server", "--port", str(settings.flight_port)],
+            _base_env(settings),
+            settings.flight_port,
+            "LAKEOPS_FLIGHT_PORT",
+        ),
+        _Spec(
             "mlflow",
             [
                 py,
@@ -286,8 +295,8 @@ def _specs(settings: Settings) -> dict[str, _Spec]:
 
 
 def _default_services(settings: Settings) -> list[str]:
-    # the docs site serves a local-folder lake only
-    return [n for n in SERVICE_NAMES if not (n == "docs" and settings.lake_is_s3)]
+    # the docs site and the embedded SQL endpoint read a local-folder lake only
+    return [n for n in SERVICE_NAMES if not (n in ("docs", "sql") and settings.lake_is_s3)]
 
 
 def _select(settings: Settings, services: Iterable[str] | None) -> list[str]:
@@ -505,6 +514,20 @@ def _http_health(name: str, base_url: str) -> tuple[bool, str]:
     return response.status_code == 200, f"GET {path}: HTTP {response.status_code}"
 
 
+def _flight_health(settings: Settings, port: int | None) -> tuple[bool, str]:
+    """Healthy once the endpoint authenticates us and answers a query."""
+    import pyarrow as pa
+
+    from lakeops.query import QueryError, connect
+
+    try:
+        with connect(settings, host=_connect_host(settings), port=port) as client:
+            client.table("SELECT 1 AS ok")
+    except (QueryError, pa.ArrowException, OSError) as exc:
+        return False, str(exc)[:200]
+    return True, "Flight handshake and query answered"
+
+
 def _airflow_component_health(name: str, health: dict[str, Any] | str) -> tuple[bool, str]:
     if isinstance(health, str):
         return False, f"api-server health unavailable: {health}"
@@ -542,16 +565,21 @@ def _status_of(
 ) -> ServiceStatus:
     spec_port = {
         "docs": settings.docs_port,
+        "sql": settings.flight_port,
         "mlflow": settings.mlflow_port,
         "airflow-api-server": settings.airflow_port,
     }.get(name)
     port = record.port if record is not None and proc is not None else spec_port
     url = settings.url(port) if port is not None else None
+    if name == "sql" and port is not None:
+        url = f"grpc+{'tls' if settings.flight_tls else 'tcp'}://{settings.host}:{port}"
     if proc is None:
         detail = "not running" if record is None else "exited (see log)"
         return ServiceStatus(name, None, port, url, False, detail)
     if name in AIRFLOW_COMPONENTS:
         healthy, detail = _airflow_component_health(name, health)
+    elif name == "sql":
+        healthy, detail = _flight_health(settings, port)
     else:
         healthy, detail = _http_health(name, _base_url(settings, port))
     if port is not None and port != spec_port:

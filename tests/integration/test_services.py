@@ -58,6 +58,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, 
         airflow_port=_free_port(),
         mlflow_port=_free_port(),
         docs_port=_free_port(),
+        flight_port=_free_port(),
         airflow_parallelism=2,
     )
     started = time.monotonic()

@@ -1,0 +1,121 @@
+"""The lake as Dremio would show it: tables named ``lakehouse.<zone>[.<source>].<table>``.
+
+A folder of the lake is a table when it holds Parquet data: either ``dt=`` partition
+folders (``curated/education/studentVle/dt=2024-10-01/part-0.parquet``; the ``dt`` key
+becomes a column) or Parquet files directly (``marts/business_kpis_daily/*.parquet``).
+Snapshot tables (a contract whose delivery is a full ``snapshot`` each day) show only their
+newest partition, as a user of the source system would expect; every other table shows all
+its partitions. Names, types and metadata rows follow Dremio's conventions, so Dremio
+clients (``sqlalchemy-dremio``, Superset) read the embedded endpoint as they read Dremio.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from lakeops.contracts import TABLES, get_contract
+
+SPACE = "lakehouse"
+# zones users query; landing/ holds raw deliveries and _tmp/ half-written files
+ZONES = ("curated", "features", "marts", "predictions", "monitoring", "quarantine", "raw")
+
+
+@dataclass(frozen=True)
+class Table:
+    path: tuple[str, ...]  # ("lakehouse", "curated", "education", "studentVle")
+    source: str  # DuckDB table expression over the lake's files
+
+    @property
+    def schema(self) -> str:
+        return ".".join(self.path[:-1])
+
+    @property
+    def name(self) -> str:
+        return self.path[-1]
+
+    @property
+    def view(self) -> str:
+        """The DuckDB view that stands for this table (a quoted identifier)."""
+        return '"' + ".".join(self.path).replace('"', '""') + '"'
+
+
+def _snapshot_datasets() -> set[str]:
+    out = set()
+    for source, tables in TABLES.items():
+        for table in tables:
+            if get_contract(source, table).delivery.kind == "snapshot":
+                out.add(f"{source}/{table}")
+    return out
+
+
+def _quote(path: str) -> str:
+    return "'" + path.replace("'", "''") + "'"
+
+
+def scan(lake_root: Path) -> dict[tuple[str, ...], Table]:
+    """Every table of a local-folder lake, keyed by its lower-cased name path."""
+    snapshots = _snapshot_datasets()
+    found: dict[tuple[str, ...], Table] = {}
+
+    def visit(folder: Path, rel: tuple[str, ...]) -> None:
+        try:
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:
+            return
+        parts = sorted(e.name for e in entries if e.is_dir() and e.name.startswith("dt="))
+        files = [e.name for e in entries if e.is_file() and e.name.endswith(".parquet")]
+        if parts:
+            dataset = "/".join(rel[1:])
+            if rel[0] in ("curated", "raw") and dataset in snapshots:
+                newest = next((p for p in reversed(parts)
+                               if any(f.endswith(".parquet") for f in os.listdir(folder / p))),
+                              None)
+                pattern = str(folder / newest / "*.parquet") if newest else None
+            else:
+                pattern = str(folder / "dt=*" / "*.parquet")
+        elif files:
+            pattern = str(folder / "*.parquet")
+        else:
+            pattern = None
+        if pattern is not None:
+            path = (SPACE, *rel)
+            found[tuple(p.lower() for p in path)] = Table(
+                path, f"read_parquet({_quote(pattern)}, hive_partitioning=true, "
+                      "union_by_name=true)")
+            return
+        for e in entries:
+            if e.is_dir() and not e.name.startswith(("_", ".", "dt=")):
+                visit(folder / e.name, (*rel, e.name))
+
+    for zone in ZONES:
+        visit(lake_root / zone, (zone,))
+    return found
+
+
+# -- Dremio's type names --------------------------------------------------------------
+
+_DREMIO_TYPES = {
+    "BOOLEAN": "BOOLEAN", "TINYINT": "INTEGER", "SMALLINT": "INTEGER", "INTEGER": "INTEGER",
+    "UTINYINT": "INTEGER", "USMALLINT": "INTEGER", "BIGINT": "BIGINT", "UINTEGER": "BIGINT",
+    "UBIGINT": "BIGINT", "HUGEINT": "DECIMAL", "FLOAT": "FLOAT", "DOUBLE": "DOUBLE",
+    "VARCHAR": "CHARACTER VARYING", "BLOB": "VARBINARY", "DATE": "DATE", "TIME": "TIME",
+    "INTERVAL": "INTERVAL",
+}
+
+
+def dremio_type(duckdb_type: str) -> tuple[str, int | None, int | None]:
+    """(Dremio type name, numeric precision, numeric scale) of a DuckDB column type."""
+    t = duckdb_type.upper()
+    if t.startswith("DECIMAL"):
+        m = re.match(r"DECIMAL\((\d+),\s*(\d+)\)", t)
+        return ("DECIMAL", int(m[1]), int(m[2])) if m else ("DECIMAL", 38, 0)
+    if t.startswith("TIMESTAMP"):
+        return "TIMESTAMP", None, None
+    precision = {"INTEGER": 32, "BIGINT": 64, "FLOAT": 24, "DOUBLE": 53}
+    name = _DREMIO_TYPES.get(t)
+    if name is None:
+        return "ANY", None, None  # lists, structs, maps: what sqlalchemy-dremio reads as text
+    return name, precision.get(name), 0 if name in ("INTEGER", "BIGINT") else None
