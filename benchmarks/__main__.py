@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks import ingest_bench, validate_bench
+from benchmarks import flight_bench, ingest_bench, validate_bench
 
 
 def main() -> None:
@@ -18,6 +18,7 @@ def main() -> None:
     args.work = args.work.absolute()
     ingest_bench.main(args.work / "ingest", args.scale, args.days)
     validate_bench.main(args.work / "ingest")  # the suite over the interval just ingested
+    flight_bench.main(args.work / "ingest")  # that interval's 10.5M rows as one result
 
 
 if __name__ == "__main__":
