@@ -215,3 +215,44 @@ print(json.dumps({"schemas": schemas, "tables": tables, "columns": columns,
     assert sorted(got["tables"]) == ["orders", "products"]
     assert ["order_id", "BIGINT"] in got["columns"] and ["order_ts", "TIMESTAMP"] in got["columns"]
     assert got["rows"] == [[1, "2024-10-01 10:00:00"], [2, "2024-10-01 10:00:00"]]
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    from datetime import UTC, timedelta
+    from ipaddress import IPv4Address
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=1)).not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1"))]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "endpoint.crt", folder / "endpoint.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_tls_when_configured(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    settings = Settings(home=tmp_path / "home", flight_port=free_port(), flight_tls=True,
+                        flight_tls_cert=cert, flight_tls_key=key)
+    try:
+        statuses = services.up(settings, services=["sql"], timeout=60)
+        assert statuses[0].healthy and statuses[0].url.startswith("grpc+tls://")
+        with connect(settings) as client:  # trusts the configured certificate
+            assert client.table("SELECT 7 AS x").column("x").to_pylist() == [7]
+        with pytest.raises(QueryError):  # plain TCP is not served
+            Client(settings, tls=False)
+    finally:
+        services.down(settings)

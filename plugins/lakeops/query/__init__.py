@@ -62,9 +62,10 @@ class Client:
             except fl.FlightUnauthenticatedError as exc:
                 raise QueryError(f"authentication failed for '{self.user}' at "
                                  f"{self.host}:{self.port}: {exc}") from None
-            except fl.FlightUnavailableError as exc:
-                raise QueryError(f"no lakehouse SQL endpoint at {self.host}:{self.port} "
-                                 f"(is it up? `lakeops status`): {exc}") from None
+            except fl.FlightError as exc:  # down, or TLS on one side only
+                raise QueryError(f"no lakehouse SQL endpoint answers at {self.host}:"
+                                 f"{self.port} over {'TLS' if self.tls else 'plain TCP'} "
+                                 f"(is it up? `lakeops status`): {_message(exc)}") from None
             auth = (key, value)
         else:
             auth = (b"authorization", f"Bearer {self._token}".encode())
