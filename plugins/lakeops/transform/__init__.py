@@ -1,0 +1,1 @@
+"""Transforms: Spark feature jobs and the dbt project, run against the lake."""

@@ -1,0 +1,238 @@
+"""Feature jobs on Spark: curated tables in, one ``features/`` partition per interval out.
+
+* ``education_features`` -> ``features/education/student_week``: per student and
+  presentation, the week of the interval's newest OULAD day (``as_of_day``): clicks that
+  week and in all, clicks by activity type, active days, days since the last activity,
+  assessments submitted, lateness against the deadline and the mean score so far;
+* ``business_features`` -> ``features/business/customer_day``: per customer on the
+  interval: recency / frequency / monetary, orders that day, basket statistics.
+
+Point in time: a job for interval D reads only curated partitions up to D (snapshot
+tables: the newest copy up to D) and only events up to the as-of day, so a feature never
+sees the future. The result replaces the interval's partition atomically: Spark writes
+into a staging folder, the single part file is renamed into place.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import uuid
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from lakeops.lake import DATA_FILE, Lake, partition_dir, table_path
+from lakeops.settings import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+ACTIVITY_TYPES = ("resource", "oucontent", "url", "subpage", "forumng", "quiz", "homepage")
+STUDENT = ["code_module", "code_presentation", "id_student"]
+OUTPUTS = {"education_features": ("education", "student_week"),
+           "business_features": ("business", "customer_day")}
+# orders that never turned into revenue
+NOT_REVENUE = ("cancelled", "returned")
+
+
+# -- inputs -------------------------------------------------------------------------------
+
+
+def _uri(lake: Lake, path: str) -> str:
+    """Where Spark reads a lake path: the local file, or s3a:// in the compose images
+    (pyspark's wheel has no hadoop-aws, so an S3 lake needs those images)."""
+    if lake.is_local:
+        return str(lake.local_path(path))
+    return "s3a://" + lake.full(path)
+
+
+def _partitions(lake: Lake, dataset: str, upto: str, *, newest_only: bool) -> list[str]:
+    keys = [k for k in lake.partitions("curated", dataset) if k <= upto]
+    if newest_only:
+        keys = keys[-1:]
+    return [_uri(lake, table_path("curated", dataset, partition_dir(k), DATA_FILE))
+            for k in keys if lake.exists(table_path("curated", dataset, partition_dir(k),
+                                                    DATA_FILE))]
+
+
+def read_curated(spark: SparkSession, lake: Lake, source: str, table: str, upto: str,
+                 *, newest_only: bool = False) -> DataFrame:
+    paths = _partitions(lake, f"{source}/{table}", upto, newest_only=newest_only)
+    if not paths:
+        raise FileNotFoundError(f"no curated partition of {source}.{table} up to {upto}")
+    return spark.read.option("mergeSchema", "true").parquet(*paths)
+
+
+# -- education ----------------------------------------------------------------------------
+
+
+def student_week(clicks: DataFrame, vle: DataFrame, assessments: DataFrame,
+                 submissions: DataFrame, as_of_day: int, interval: str) -> DataFrame:
+    """Features per student and presentation as of ``as_of_day`` (an OULAD day number)."""
+    from pyspark.sql import functions as F
+
+    week = as_of_day // 7  # floor division: day -3 is in week -1, as in Python
+    week_start = week * 7
+    c = (clicks.where(F.col("date") <= as_of_day)
+         .join(vle.select("id_site", "activity_type"), "id_site", "left"))
+    in_week = F.col("date") >= week_start
+    by_type = [F.sum(F.when(F.col("activity_type") == t, F.col("sum_click")).otherwise(0))
+               .cast("bigint").alias(f"clicks_{t}") for t in ACTIVITY_TYPES]
+    other = ~F.coalesce(F.col("activity_type").isin(*ACTIVITY_TYPES), F.lit(False))
+    click_feats = c.groupBy(*STUDENT).agg(
+        F.sum(F.when(in_week, F.col("sum_click")).otherwise(0)).cast("bigint")
+        .alias("clicks_week"),
+        F.sum("sum_click").cast("bigint").alias("clicks_total"),
+        *by_type,
+        F.sum(F.when(other, F.col("sum_click")).otherwise(0)).cast("bigint")
+        .alias("clicks_other"),
+        F.countDistinct(F.when(in_week, F.col("date"))).cast("int").alias("active_days_week"),
+        F.countDistinct("date").cast("int").alias("active_days_total"),
+        F.max("date").alias("_last_day"),
+    )
+    s = (submissions.where(F.col("date_submitted") <= as_of_day)
+         .join(assessments.select("id_assessment", "code_module", "code_presentation",
+                                  F.col("date").alias("_deadline")), "id_assessment"))
+    lateness = F.col("date_submitted") - F.col("_deadline")
+    sub_feats = s.groupBy(*STUDENT).agg(
+        F.count(F.lit(1)).cast("int").alias("assessments_submitted"),
+        F.avg(lateness).cast("double").alias("mean_lateness_days"),
+        F.sum(F.when(lateness > 0, 1).otherwise(0)).cast("int").alias("late_submissions"),
+        F.avg("score").cast("double").alias("mean_score"),
+    )
+    counts = ["clicks_week", "clicks_total", *[f"clicks_{t}" for t in ACTIVITY_TYPES],
+              "clicks_other", "active_days_week", "active_days_total"]
+    joined = click_feats.join(sub_feats, STUDENT, "full_outer")
+    return joined.select(
+        *[F.col(k) for k in STUDENT[:2]], F.col("id_student").cast("bigint"),
+        F.lit(week).cast("int").alias("week"), F.lit(as_of_day).cast("int").alias("as_of_day"),
+        *[F.coalesce(F.col(k), F.lit(0)).cast("bigint" if k.startswith("clicks") else "int")
+          .alias(k) for k in counts],
+        (F.lit(as_of_day) - F.col("_last_day")).cast("int").alias("days_since_last_activity"),
+        F.coalesce(F.col("assessments_submitted"), F.lit(0)).cast("int")
+        .alias("assessments_submitted"),
+        F.col("mean_lateness_days"),
+        F.coalesce(F.col("late_submissions"), F.lit(0)).cast("int").alias("late_submissions"),
+        F.col("mean_score"),
+        F.lit(date.fromisoformat(interval)).alias("interval"),
+    )
+
+
+def _education(spark: SparkSession, lake: Lake, interval: str) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    clicks = read_curated(spark, lake, "education", "studentVle", interval)
+    today = _partitions(lake, "education/studentVle", interval, newest_only=True)
+    newest = spark.read.parquet(*today).agg(F.max("date")).first() if today else None
+    as_of = newest[0] if newest and newest[0] is not None else \
+        clicks.agg(F.max("date")).first()[0]  # type: ignore[index]
+    if as_of is None:
+        raise ValueError(f"no clickstream day up to {interval}")
+    try:
+        submissions = read_curated(spark, lake, "education", "studentAssessment", interval)
+    except FileNotFoundError:
+        submissions = spark.createDataFrame(
+            [], "id_assessment bigint, id_student bigint, date_submitted int, "
+                "is_banked int, score double")
+    return student_week(
+        clicks, read_curated(spark, lake, "education", "vle", interval, newest_only=True),
+        read_curated(spark, lake, "education", "assessments", interval, newest_only=True),
+        submissions, int(as_of), interval)
+
+
+# -- business -----------------------------------------------------------------------------
+
+
+def customer_day(orders: DataFrame, items: DataFrame, products: DataFrame,
+                 interval: str) -> DataFrame:
+    """RFM and basket statistics per customer as of the end of ``interval``. Cancelled and
+    returned orders count neither as orders nor as revenue."""
+    from pyspark.sql import functions as F
+
+    day = date.fromisoformat(interval)
+    o = (orders.withColumn("_day", F.to_date("order_ts"))
+         .where((F.col("_day") <= F.lit(day)) & ~F.col("status").isin(*NOT_REVENUE)))
+    per_order_items = items.groupBy("order_id").agg(F.sum("quantity").alias("_qty"))
+    cats = (o.select("order_id", "customer_id")
+            .join(items.select("order_id", "product_id"), "order_id")
+            .join(products.select("product_id", "category"), "product_id")
+            .groupBy("customer_id")
+            .agg(F.countDistinct("category").cast("int").alias("distinct_categories")))
+    base = o.join(per_order_items, "order_id", "left").groupBy("customer_id").agg(
+        F.max("_day").alias("_last"), F.min("_day").alias("first_order_date"),
+        F.count(F.lit(1)).cast("int").alias("frequency"),
+        F.sum(F.col("total_amount").cast("double")).alias("monetary"),
+        F.sum(F.when(F.col("_day") == F.lit(day), 1).otherwise(0)).cast("int")
+        .alias("orders_today"),
+        F.sum(F.coalesce(F.col("_qty"), F.lit(0))).alias("_qty"),
+    )
+    return base.join(cats, "customer_id", "left").select(
+        F.col("customer_id").cast("bigint"), F.lit(day).alias("as_of_date"),
+        F.datediff(F.lit(day), F.col("_last")).cast("int").alias("recency_days"),
+        "frequency", F.col("monetary").cast("double"), "orders_today",
+        (F.col("monetary") / F.col("frequency")).cast("double").alias("avg_order_value"),
+        (F.col("_qty") / F.col("frequency")).cast("double").alias("avg_items_per_order"),
+        F.coalesce(F.col("distinct_categories"), F.lit(0)).cast("int")
+        .alias("distinct_categories"),
+        "first_order_date",
+    )
+
+
+def _business(spark: SparkSession, lake: Lake, interval: str) -> DataFrame:
+    return customer_day(
+        read_curated(spark, lake, "business", "orders", interval),
+        read_curated(spark, lake, "business", "order_items", interval),
+        read_curated(spark, lake, "business", "products", interval, newest_only=True),
+        interval)
+
+
+# -- the job ------------------------------------------------------------------------------
+
+
+def write_partition(frame: DataFrame, lake: Lake, source: str, name: str,
+                    interval: str) -> str:
+    """Replace ``features/<source>/<name>/dt=<interval>/part-0.parquet`` with ``frame``."""
+    target = table_path("features", f"{source}/{name}", partition_dir(interval), DATA_FILE)
+    staging = f"features/_staging/{name}-{interval}-{uuid.uuid4().hex}"
+    frame.coalesce(1).write.mode("overwrite").parquet(_uri(lake, staging))
+    try:
+        (part,) = [f.path for f in lake.ls(staging) if f.path.endswith(".parquet")]
+        lake.move(part, target)
+    finally:
+        if lake.is_local:
+            shutil.rmtree(lake.local_path(staging), ignore_errors=True)
+        else:
+            lake.delete(staging)
+    return target
+
+
+def spark_session(settings: Settings, app: str) -> SparkSession:
+    from pyspark.sql import SparkSession
+
+    return (SparkSession.builder.appName(app).master(settings.spark_master)
+            .config("spark.sql.shuffle.partitions", "8")
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.ui.enabled", "false")
+            .getOrCreate())
+
+
+def run_job(job: str, interval: str, settings: Settings,
+            spark: SparkSession | None = None) -> dict[str, Any]:
+    """Compute one feature job for one interval and publish its partition."""
+    source, name = OUTPUTS[job]
+    lake = Lake.from_settings(settings)
+    own = spark is None
+    session = spark or spark_session(settings, f"lakeops-{job}-{interval}")
+    try:
+        build = _education if source == "education" else _business
+        frame = build(session, lake, interval).cache()
+        rows = frame.count()
+        path = write_partition(frame, lake, source, name, interval)
+        frame.unpersist()
+    finally:
+        if own:
+            session.stop()
+    log.info("%s %s: %d rows -> %s", job, interval, rows, lake.uri(path))
+    return {"job": job, "interval": interval, "rows": rows, "path": path}

@@ -1,0 +1,68 @@
+"""Run a feature job with Spark's own ``spark-submit`` (the master comes from settings:
+``local[*]`` embedded, ``spark://host:7077`` in compose); its output goes to the log, so
+an Airflow task shows Spark's log in the task log."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from lakeops.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def submit_command(job: str, interval: str, settings: Settings) -> list[str]:
+    script = settings.spark_jobs_dir / f"{job}.py"
+    if not script.exists():
+        raise FileNotFoundError(f"no Spark job {job!r} ({script})")
+    return [str(Path(sys.executable).parent / "spark-submit"),
+            "--master", settings.spark_master,
+            "--driver-memory", settings.spark_driver_memory,
+            "--conf", "spark.ui.enabled=false",
+            "--conf", f"spark.pyspark.python={sys.executable}",
+            str(script), "--interval", interval]
+
+
+def submit(job: str, interval: str, settings: Settings) -> None:
+    from lakeops.services import lakeops_env
+
+    env = {**os.environ, **lakeops_env(settings),
+           "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+    cmd = submit_command(job, interval, settings)
+    log.info("spark-submit %s --interval %s (master %s)", job, interval, settings.spark_master)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                            text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        log.info("%s", line.rstrip())
+    code = proc.wait()
+    if code != 0:
+        raise RuntimeError(f"Spark job {job} for {interval} failed (spark-submit exited "
+                           f"{code}); its log is above")
+
+
+def intervals_to_run(context: dict[str, Any]) -> list[str]:
+    """The data intervals an asset-triggered run covers: the intervals of the DAG runs that
+    published the triggering curated tables (several when a backfill published several
+    days before this run started), oldest first. A manual run names its interval in the
+    run's conf: ``{"interval": "YYYY-MM-DD"}``."""
+    conf = (context.get("params") or {}).get("interval") or \
+        ((getattr(context.get("dag_run"), "conf", None) or {}).get("interval"))
+    if conf:
+        return [str(conf)[:10]]
+    found = set()
+    for events in (context.get("triggering_asset_events") or {}).values():
+        for event in events:
+            run = event.source_dag_run
+            start = getattr(run, "data_interval_start", None) if run is not None else None
+            if start is not None:
+                found.add(start.date().isoformat())
+    if not found:
+        raise ValueError("no interval: this run was not triggered by a curated table's "
+                         "publication; trigger it with conf {\"interval\": \"YYYY-MM-DD\"}")
+    return sorted(found)
