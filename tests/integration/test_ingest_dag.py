@@ -115,7 +115,7 @@ def test_missing_delivery_fails_after_the_sensor_timeout(airflow: Settings) -> N
     )
     assert ti["state"] == "failed"
     text = ""
-    deadline = time.monotonic() + 60  # the last lines reach the log file after the state
+    deadline = time.monotonic() + 150  # the last lines reach the log file after the state
     while not ("studentVle" in text and "timed out" in text) and time.monotonic() < deadline:
         time.sleep(2)
         text = str(services.airflow_api(
