@@ -155,6 +155,20 @@ def demo(
 
 
 @app.command()
+def features(
+    source: Domain,
+    interval: Annotated[str, typer.Option(help="data interval day, YYYY-MM-DD")],
+) -> None:
+    """Run a source's Spark feature job for one interval with spark-submit (no Airflow)."""
+    from lakeops.transform import spark
+    from lakeops.transform.features import OUTPUTS
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    job = next(j for j, (src, _) in OUTPUTS.items() if src == source)
+    spark.submit(job, interval, get_settings())
+
+
+@app.command()
 def sql(
     statement: Annotated[str, typer.Argument(help="SQL, e.g. SELECT * FROM "
                                              "lakehouse.curated.business.orders LIMIT 5")],
