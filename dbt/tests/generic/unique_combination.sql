@@ -1,0 +1,7 @@
+{#- The listed columns together identify a row (a compound key): no combination repeats. -#}
+{% test unique_combination(model, columns) %}
+select {{ columns | join(', ') }}, count(*) as occurrences
+from {{ model }}
+group by {{ columns | join(', ') }}
+having count(*) > 1
+{% endtest %}
