@@ -30,6 +30,12 @@ class LakeopsPlugin(AirflowPlugin):
             "category": "browse",
         },
         {
+            "name": "dbt docs",
+            "href": f"{_settings.docs_url}/dbt_docs/index.html",
+            "destination": "nav",
+            "category": "browse",
+        },
+        {
             "name": "Reports",
             "href": f"{_settings.docs_url}/",
             "destination": "nav",

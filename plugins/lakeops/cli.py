@@ -168,6 +168,20 @@ def features(
     spark.submit(job, interval, get_settings())
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def dbt(ctx: typer.Context) -> None:
+    """Run dbt on the project with the profile derived from the settings, e.g.
+    `lakeops dbt build` or `lakeops dbt run --select business_kpis_daily`;
+    `lakeops dbt docs` publishes the docs site to the lake's reports/dbt_docs/."""
+    from lakeops.transform import dbt as dbt_mod
+
+    settings = get_settings()
+    if ctx.args == ["docs"]:
+        typer.echo(dbt_mod.docs(settings))
+        return
+    dbt_mod.run_dbt(list(ctx.args) or ["build"], settings)
+
+
 @app.command()
 def sql(
     statement: Annotated[str, typer.Argument(help="SQL, e.g. SELECT * FROM "

@@ -105,6 +105,7 @@ def test_airflow_ui_links_to_mlflow_and_docs(stack: tuple[Settings, list]) -> No
     links = {v["name"]: v for p in plugins for v in p["external_views"]}
     assert links["MLflow"]["href"].startswith(settings.mlflow_url)
     assert links["Validation data docs"]["href"] == f"{settings.docs_url}/data_docs/index.html"
+    assert links["dbt docs"]["href"] == f"{settings.docs_url}/dbt_docs/index.html"
     assert links["Reports"]["href"].startswith(settings.docs_url)
     assert {v["destination"] for v in links.values()} == {"nav"}
     assert httpx.get(links["MLflow"]["href"]).status_code == 200
