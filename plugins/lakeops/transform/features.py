@@ -236,3 +236,17 @@ def run_job(job: str, interval: str, settings: Settings,
             session.stop()
     log.info("%s %s: %d rows -> %s", job, interval, rows, lake.uri(path))
     return {"job": job, "interval": interval, "rows": rows, "path": path}
+
+
+def main(job: str, argv: list[str] | None = None) -> None:
+    """Command line of the spark-submit entry points in ``spark_jobs/``."""
+    import argparse
+    import json
+
+    from lakeops.settings import get_settings
+
+    parser = argparse.ArgumentParser(prog=f"{job}.py", description=f"Spark job {job}")
+    parser.add_argument("--interval", required=True, help="data interval day, YYYY-MM-DD")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    print(json.dumps(run_job(job, args.interval, get_settings())))
