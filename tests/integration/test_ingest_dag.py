@@ -75,6 +75,9 @@ def test_dags_test_ingests_an_interval(airflow: Settings) -> None:
 def test_scheduler_backfills_both_days(airflow: Settings) -> None:
     """A backfill through the REST API: the scheduler runs each interval's tasks."""
     demo.wait_for_dag(airflow, "ingest_business")
+    demo.wait_for_dag(airflow, "features_business")  # runs on the curated tables' assets
+    services.airflow_api(airflow, "PATCH", "/api/v2/dags/features_business",
+                         json={"is_paused": False})
     demo.backfill(airflow, "ingest_business", DAY1, 2)
     runs = demo.wait_for_runs(airflow, "ingest_business", DAY1, 2, timeout=600)
     assert sorted(r["state"] for r in runs) == ["success", "success"]
@@ -89,6 +92,28 @@ def test_scheduler_backfills_both_days(airflow: Settings) -> None:
     # every delivered file is archived, none left in the inbox, none deleted
     assert not lake.ls(f"landing/business/orders/{DAY1}")
     assert lake.ls(f"landing/_archive/business/orders/{DAY1}")
+
+
+def test_publishing_curated_tables_triggers_the_spark_features(airflow: Settings) -> None:
+    """Data-aware scheduling: the ingest runs' publications start features_business, whose
+    task runs spark-submit for the intervals that were published."""
+    lake = Lake.from_settings(airflow)
+    deadline = time.monotonic() + 600
+    runs: list[dict] = []
+    while time.monotonic() < deadline:
+        runs = services.airflow_api(airflow, "GET", "/api/v2/dags/features_business/dagRuns"
+                                    )["dag_runs"]
+        done = [r for r in runs if r["state"] in ("success", "failed")]
+        if done and len(done) == len(runs) and lake.partitions(
+                "features", "business/customer_day") == [DAY1.isoformat(), DAY2.isoformat()]:
+            break
+        time.sleep(5)
+    assert runs and {r["state"] for r in runs} == {"success"}, runs
+    assert {r["run_type"] for r in runs} == {"asset_triggered"}
+    assert lake.partitions("features", "business/customer_day") == [
+        DAY1.isoformat(), DAY2.isoformat()]
+    rows = lake.read_partition("features", "business/customer_day", DAY2).to_pylist()
+    assert rows and all(r["as_of_date"] == DAY2 for r in rows)
 
 
 def test_missing_delivery_fails_after_the_sensor_timeout(airflow: Settings) -> None:
