@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks import flight_bench, ingest_bench, validate_bench
+from benchmarks import dbt_bench, flight_bench, ingest_bench, validate_bench
 
 
 def main() -> None:
@@ -14,11 +14,20 @@ def main() -> None:
                         help="scratch state folder (generated data is reused between runs)")
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = full OULAD size")
     parser.add_argument("--days", type=int, default=ingest_bench.FULL_DAYS)
+    parser.add_argument("--only", choices=["ingest", "validate", "flight", "dbt"],
+                        action="append", help="run these benchmarks only (validate and "
+                        "flight use the interval ingest wrote)")
     args = parser.parse_args()
     args.work = args.work.absolute()
-    ingest_bench.main(args.work / "ingest", args.scale, args.days)
-    validate_bench.main(args.work / "ingest")  # the suite over the interval just ingested
-    flight_bench.main(args.work / "ingest")  # that interval's 10.5M rows as one result
+    only = set(args.only or ["ingest", "validate", "flight", "dbt"])
+    if "ingest" in only:
+        ingest_bench.main(args.work / "ingest", args.scale, args.days)
+    if "validate" in only:  # the suite over the interval just ingested
+        validate_bench.main(args.work / "ingest")
+    if "flight" in only:  # that interval's 10.5M rows as one result
+        flight_bench.main(args.work / "ingest")
+    if "dbt" in only:  # both domains, a curated partition per table and day
+        dbt_bench.main(args.work / "dbt", args.scale, args.days)
 
 
 if __name__ == "__main__":

@@ -79,17 +79,22 @@ def build(source: str) -> DAG:
             source=source, interval=INTERVAL
         )
         wait >> list(ingested.values()) >> record
-        for table, ingest_task in ingested.items():
+        published = {}
+        for table in validate.publish_order(source):  # foreign-key parents first
             audit = task(task_id=f"validate_{table}")(validate.validate_table)(
                 source=source, table=table, interval=INTERVAL
             )
-            publish = task(
+            published[table] = task(
                 task_id=f"publish_{table}",
                 outlets=[Asset(name=f"curated.{source}.{table}",
                                uri=validate.curated_asset_uri(source, table))],
             )(validate.publish_table)(source=source, table=table, interval=INTERVAL)
-            parents = validate.parent_tables(get_contract(source, table))
-            [ingest_task, *(ingested[p] for p in sorted(parents))] >> audit >> publish
+            contract = get_contract(source, table)
+            # cross-table rules read today's delivery of their tables; foreign keys read
+            # the parent as published, so a row whose parent was quarantined is too
+            [ingested[table], *(ingested[p] for p in sorted(validate.parent_tables(contract))),
+             *(published[p] for p in sorted(validate.fk_parents(contract)))] >> audit
+            audit >> published[table]
     return dag
 
 

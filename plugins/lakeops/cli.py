@@ -138,10 +138,11 @@ def validate(
 def demo(
     days: Annotated[int, typer.Option(min=1, help="days of deliveries per source")] = 3,
     scale: float = 0.01,
-    timeout: Annotated[float, typer.Option(help="seconds to wait for the DAG runs")] = 900,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the DAG runs")] = 1800,
 ) -> None:
     """Start the platform, deliver a few days of both sources and let Airflow's scheduler
-    backfill the ingest DAGs over them; then print what landed."""
+    backfill the ingest DAGs over them; the publications start the Spark feature DAGs and
+    those start dbt. Then print what landed and the marts' row counts."""
     from lakeops import demo as demo_mod
 
     settings = get_settings()

@@ -444,9 +444,11 @@ def _write_passwords_file(settings: Settings) -> None:
 
 
 def _prepare_airflow(settings: Settings, deadline: float) -> None:
-    """Passwords file, then ``airflow db migrate`` unless this Airflow version already did."""
+    """Passwords file, the dbt manifest, then ``airflow db migrate`` unless this Airflow
+    version already did."""
     settings.airflow_home.mkdir(parents=True, exist_ok=True)
     _write_passwords_file(settings)
+    _parse_dbt_project(settings)
     marker = settings.airflow_home / _MIGRATED_MARKER
     airflow_version = dist_version("apache-airflow-core")
     db = settings.airflow_home / "airflow.db"
@@ -471,6 +473,24 @@ def _prepare_airflow(settings: Settings, deadline: float) -> None:
             f"airflow db migrate failed (exit {result.returncode}):\n{_tail(log_path)}"
         )
     marker.write_text(airflow_version + "\n")
+
+
+def _parse_dbt_project(settings: Settings) -> None:
+    """``dbt parse`` when the manifest is missing or older than the project, so the
+    ``dbt_build`` DAG shows one task per model from its first parse (a DAG whose shape
+    changed under a running run would drop that run's tasks)."""
+    from lakeops.transform import dbt
+
+    manifest = dbt.manifest_path(settings)
+    project = settings.dbt_project_dir
+    newest = max((f.stat().st_mtime for f in project.rglob("*")
+                  if f.is_file() and not f.is_relative_to(project / "target")), default=0.0)
+    if manifest.exists() and manifest.stat().st_mtime >= newest:
+        return
+    try:
+        dbt.parse(settings)
+    except Exception as exc:  # noqa: BLE001 - the DAG falls back to parse -> build -> docs
+        log.warning("dbt parse failed; dbt_build starts as one dbt build task: %s", exc)
 
 
 def _tail(path: str | Path, lines: int = 30) -> str:

@@ -76,15 +76,34 @@ class Outcome:
 
 def parent_tables(contract: Contract) -> set[str]:
     """Tables a table's rules read besides itself (foreign keys and cross-table rules)."""
-    refs = {fk.references for fk in contract.foreign_keys}
     extra = {"studentAssessment": {"assessments", "courses"}, "orders": {"order_items"},
              "payments": {"orders"}}
-    return refs | extra.get(contract.table, set())
+    return fk_parents(contract) | extra.get(contract.table, set())
+
+
+def fk_parents(contract: Contract) -> set[str]:
+    """Tables a table's foreign keys point at. A child is audited after these are
+    published, so a row whose parent was quarantined today is quarantined too."""
+    return {fk.references for fk in contract.foreign_keys}
+
+
+def publish_order(source: str) -> list[str]:
+    """The tables of a source, every foreign-key parent before its children."""
+    order: list[str] = []
+
+    def visit(table: str) -> None:
+        if table not in order:
+            for parent in sorted(fk_parents(get_contract(source, table))):
+                visit(parent)
+            order.append(table)
+
+    for table in TABLES[source]:
+        visit(table)
+    return order
 
 
 def _partition_files(lake: Lake, zone: str, dataset: str, upto: str) -> list[str]:
-    """Data files of the partitions strictly before ``upto`` (today's come from raw, so a
-    re-run sees the same parents as the first run)."""
+    """Data files of the partitions strictly before ``upto``."""
     out = []
     for key in lake.partitions(zone, dataset):
         path = table_path(zone, dataset, partition_dir(key), DATA_FILE)
@@ -93,11 +112,28 @@ def _partition_files(lake: Lake, zone: str, dataset: str, upto: str) -> list[str
     return out
 
 
+def _parent_files(lake: Lake, contract: Contract, parent: str, interval: str) -> list[str]:
+    """A parent as the rules see it: its curated history, plus the interval's rows. For a
+    foreign-key parent already published for the interval those are its curated rows
+    (what it delivered minus what it quarantined); otherwise its raw delivery (a parent
+    may arrive the same day, and a cross-table rule reads it before it is audited). The
+    ingest DAG and :func:`validate_interval` publish a parent before auditing its
+    children, so a re-run of an interval sees the parent as that run published it."""
+    ds = f"{contract.source}/{parent}"
+    files = _partition_files(lake, "curated", ds, interval)
+    published = table_path("curated", ds, partition_dir(interval), DATA_FILE)
+    raw = table_path("raw", ds, partition_dir(interval), DATA_FILE)
+    if parent in fk_parents(contract) and lake.exists(published):
+        files.append(published)
+    elif lake.exists(raw):
+        files.append(raw)
+    return files
+
+
 @contextlib.contextmanager
 def workspace(lake: Lake, contract: Contract, interval: str) -> Iterator[Path]:
     """A DuckDB file with ``batch`` (the raw partition), ``batch_rows`` (with ``_row``) and a
-    ``ref_<parent>`` view per parent: its curated history up to the interval plus the
-    interval's raw delivery (a parent may arrive the same day)."""
+    ``ref_<parent>`` view per parent (see :func:`_parent_files`)."""
     with tempfile.TemporaryDirectory(prefix="lakeops-validate-") as tmp, \
             contextlib.ExitStack() as stack:
         local = lambda p: str(stack.enter_context(lake.local_copy(p)))  # noqa: E731
@@ -113,11 +149,7 @@ def workspace(lake: Lake, contract: Contract, interval: str) -> Iterator[Path]:
                     f"hive_partitioning=false)")
         con.execute("CREATE VIEW batch AS SELECT * EXCLUDE (_row) FROM batch_rows")
         for parent in parent_tables(contract):
-            ds = f"{contract.source}/{parent}"
-            files = [local(p) for p in _partition_files(lake, "curated", ds, interval)]
-            today = table_path("raw", ds, partition_dir(interval), DATA_FILE)
-            if lake.exists(today):
-                files.append(local(today))
+            files = [local(p) for p in _parent_files(lake, contract, parent, interval)]
             listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
             con.execute(
                 f"CREATE VIEW ref_{parent} AS SELECT * FROM read_parquet([{listing}], "
@@ -412,7 +444,7 @@ def validate_interval(source: str, interval: str, settings: Settings | None = No
     """Validate and publish every table of a source (CLI and tests; DAGs use per-table
     tasks). Parents first, so children see today's published parents."""
     out = {}
-    for table in TABLES[source]:
+    for table in publish_order(source):
         validate_table(source, table, interval, settings)
         out[table] = publish_table(source, table, interval, settings)
     return out

@@ -42,7 +42,7 @@ def test_dag_has_docs_owner_retries_tags(dagbag, dag_id: str) -> None:  # type: 
 @pytest.mark.parametrize("source", list(TABLES))
 def test_ingest_dag_shape(dagbag, source: str) -> None:  # type: ignore[no-untyped-def]
     from lakeops.contracts import get_contract
-    from lakeops.validate import parent_tables
+    from lakeops.validate import fk_parents, parent_tables
 
     dag = dagbag.dags[f"ingest_{source}"]
     ids = {t.task_id for t in dag.tasks}
@@ -54,8 +54,11 @@ def test_ingest_dag_shape(dagbag, source: str) -> None:  # type: ignore[no-untyp
     for table in TABLES[source]:
         ingest = dag.get_task(f"ingest_{table}")
         assert ingest.upstream_task_ids == {"wait_for_delivery"}
-        # write-audit-publish: validation waits for the table and every parent it checks
-        parents = {f"ingest_{p}" for p in parent_tables(get_contract(source, table))}
+        # write-audit-publish: validation waits for the table and every parent it checks,
+        # and for its foreign-key parents to be published (their quarantine applies)
+        contract = get_contract(source, table)
+        parents = {f"ingest_{p}" for p in parent_tables(contract)} | {
+            f"publish_{p}" for p in fk_parents(contract)}
         assert dag.get_task(f"validate_{table}").upstream_task_ids == {f"ingest_{table}"} | parents
         publish = dag.get_task(f"publish_{table}")
         assert publish.upstream_task_ids == {f"validate_{table}"}

@@ -3,6 +3,7 @@ they broke; delivered = published + quarantined + rejected, per table and interv
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -68,6 +69,13 @@ def test_planted_bad_rows_are_quarantined_with_their_rule(settings: Settings) ->
     items = _curated(lake, "business/order_items", DAY1)
     keys = [(r["order_id"], r["line_number"]) for r in items]
     assert len(keys) == len(set(keys)), "curated keys are unique"
+    # a child of a quarantined parent is quarantined too: curated stays referentially whole
+    orders = {r["order_id"] for r in _curated(lake, "business/orders", DAY1)}
+    quarantined_orders = {json.loads(r["_record"])["order_id"] for r in lake.read_partition(
+        "quarantine", "business/orders", DAY1, name=validate.VALIDATE_FILE).to_pylist()}
+    assert quarantined_orders - orders, "the planted bad orders include some quarantined whole"
+    assert {r["order_id"] for r in items} <= orders
+    assert {r["order_id"] for r in _curated(lake, "business/payments", DAY1)} <= orders
 
 
 def _deliver(lake: Lake, source: str, table: str, body: str, day: str = DAY1) -> None:

@@ -24,6 +24,7 @@ def submit_command(job: str, interval: str, settings: Settings) -> list[str]:
             "--master", settings.spark_master,
             "--driver-memory", settings.spark_driver_memory,
             "--conf", "spark.ui.enabled=false",
+            "--conf", "spark.ui.showConsoleProgress=false",  # bars are noise in a task log
             "--conf", f"spark.pyspark.python={sys.executable}",
             str(script), "--interval", interval]
 
