@@ -12,10 +12,15 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, Asset, task
 
+from lakeops import validate
+from lakeops.contracts import TABLES
 from lakeops.settings import get_settings
 from lakeops.transform import dbt
 
 START = pendulum.datetime(2024, 10, 1, tz="UTC")
+# the dbt sources: every curated table, and the two feature tables the Spark DAGs write
+CURATED = [Asset(name=f"curated.{source}.{table}", uri=validate.curated_asset_uri(source, table))
+           for source, tables in TABLES.items() for table in tables]
 FEATURES = [
     Asset(name="features.education.student_week", uri="lakeops://features/education/student_week"),
     Asset(name="features.business.customer_day", uri="lakeops://features/business/customer_day"),
@@ -24,7 +29,9 @@ FEATURES = [
 DOC = """
 ### dbt build
 
-Runs when the Spark feature jobs publish new features (both assets). The dbt project
+Runs once every curated table has been published again and both Spark feature jobs have
+published new features (all of its source assets; trigger it by hand to rebuild after only
+some changed). The dbt project
 (`dbt/`) turns the curated lake tables and the features into marts:
 
 * **staging** `stg_<source>__<table>`: renamed and cast; snapshot tables keep their newest
@@ -56,7 +63,7 @@ def build() -> DAG:
         dag_id="dbt_build",
         description="dbt models, tests and docs over the curated lake and the features",
         doc_md=DOC.format(manifest=dbt.manifest_path(settings), target=settings.dbt_target_name),
-        schedule=FEATURES,
+        schedule=[*CURATED, *FEATURES],
         start_date=START,
         catchup=False,
         max_active_runs=1,

@@ -31,10 +31,11 @@ Daily, for the data interval `[data_interval_start, data_interval_end)`:
    replaces `raw/{source}/<table>/dt=<interval>/`, keeps rejected rows with their rule in
    `quarantine/`, archives the delivery under `landing/_archive/` and writes a manifest.
 3. **validate_&lt;table&gt;** audits the raw partition with the table's Great Expectations
-   suite on DuckDB: rows breaking a critical row rule go to `quarantine/` with the
-   expectation's name; a critical table-level failure (schema, volume) fails the task
-   naming the expectations. Results land in `monitoring/validation_results/` and the data
-   docs site (`reports/data_docs/`).
+   suite on DuckDB once the tables its foreign keys point at are published (a row whose
+   parent was quarantined is quarantined too): rows breaking a critical row rule go to
+   `quarantine/` with the expectation's name; a critical table-level failure (schema,
+   volume) fails the task naming the expectations. Results land in
+   `monitoring/validation_results/` and the data docs site (`reports/data_docs/`).
 4. **publish_&lt;table&gt;** replaces `curated/{source}/<table>/dt=<interval>/` with the audited
    rows (write-audit-publish) and emits the asset `lakeops://curated/{source}/<table>`.
 5. **record_manifest** writes the interval's ingest counts to `monitoring/ingest_runs/`.

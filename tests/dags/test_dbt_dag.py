@@ -1,5 +1,5 @@
-"""The ``dbt_build`` DAG: scheduled on the feature assets; one run and one test task per
-model when a manifest exists, parse -> build -> docs when none does."""
+"""The ``dbt_build`` DAG: scheduled on the curated-table and feature assets; one run and
+one test task per model when a manifest exists, parse -> build -> docs when none does."""
 
 from __future__ import annotations
 
@@ -25,10 +25,13 @@ def _dag(home: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untype
 def _check_common(dag) -> None:  # type: ignore[no-untyped-def]
     assert dag.catchup is False and dag.max_active_runs == 1
     assert dag.doc_md and len(dag.doc_md) > 100 and dag.tags
-    assert sorted(a.uri for a in dag.timetable.asset_condition.objects) == [
+    from lakeops.contracts import TABLES
+
+    assert sorted(a.uri for a in dag.timetable.asset_condition.objects) == sorted([
         "lakeops://features/business/customer_day",
         "lakeops://features/education/student_week",
-    ]
+        *(f"lakeops://curated/{s}/{t}" for s, tables in TABLES.items() for t in tables),
+    ])
     for t in dag.tasks:
         assert t.owner == "data-platform" and t.retries >= 1, t.task_id
 

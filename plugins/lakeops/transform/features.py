@@ -211,7 +211,9 @@ def write_partition(frame: DataFrame, lake: Lake, source: str, name: str,
 def spark_session(settings: Settings, app: str) -> SparkSession:
     from pyspark.sql import SparkSession
 
+    # spark-submit passes --driver-memory; an in-process session sets it before the JVM starts
     return (SparkSession.builder.appName(app).master(settings.spark_master)
+            .config("spark.driver.memory", settings.spark_driver_memory)
             .config("spark.sql.shuffle.partitions", "8")
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.ui.enabled", "false")
