@@ -56,6 +56,25 @@ def test_local_target_refuses_an_s3_lake(tmp_path: Path) -> None:
     assert not (tmp_path / "dbt").exists(), "nothing ran"
 
 
+@pytest.mark.slow
+def test_the_dremio_target_is_accepted_by_dbt_dremio(tmp_path: Path) -> None:
+    """dbt-dremio takes the generated profile and parses the project for Dremio: sources on
+    the lake source's curated folders, marts as tables. (Compiling and running need a
+    Dremio server, which this machine cannot run.)"""
+    import json
+
+    settings = Settings(home=tmp_path / "home", dbt_target="dremio",
+                        flight_password="not-used-by-parse")
+    run_dbt(["parse"], settings)
+
+    manifest = json.loads((tmp_path / "home/dbt/target/manifest.json").read_text())
+    assert manifest["metadata"]["adapter_type"] == "dremio"
+    orders = manifest["sources"]["source.lakeops.business.orders"]
+    assert (orders["database"], orders["schema"]) == ("lake", "curated.business")
+    mart = manifest["nodes"]["model.lakeops.business_kpis_daily"]
+    assert mart["config"]["materialized"] == "table"
+
+
 def _node(kind: str, name: str, *parents: str, path: str = "") -> tuple[str, dict]:
     uid = f"{kind}.lakeops.{name}"
     return uid, {"resource_type": kind, "name": name, "package_name": "lakeops",

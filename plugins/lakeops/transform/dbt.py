@@ -9,8 +9,8 @@ Two targets, both derived from :class:`~lakeops.settings.Settings` and written t
   local folder (an ``s3://`` lake would need DuckDB's httpfs).
 * ``dremio`` — dbt-dremio against Dremio's REST port. The password is not in the file: the
   profile reads ``LAKEOPS_FLIGHT_PASSWORD``, which :func:`run_dbt` sets for the dbt process
-  only. dbt-dremio is not installed in the core environment, so this target is written but
-  has not been run.
+  only. dbt-dremio parses the project with this profile; compiling and running need a
+  Dremio server (the compose profile), so nothing has run against one here.
 
 :func:`run_dbt` runs dbt in a child process (``dbt.cli.main``) with the project, profiles,
 target, target path and log path filled in, and ``LAKEOPS_LAKE`` set to the lake. A child
