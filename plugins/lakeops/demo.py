@@ -168,6 +168,8 @@ def wait_for_transforms(settings: Settings, start: date, days: int, since: datet
     last, triggered = "", False
     while True:
         done, feature_runs = _settled(settings, list(FEATURE_DAGS), since, quiet_features)
+        # the ingest runs published every day again: each feature DAG runs at least once
+        done = done and {r["dag_id"] for r in feature_runs} == set(FEATURE_DAGS)
         missing = [f"{t}@{d}" for t in FEATURE_DAGS.values()
                    for d in sorted(wanted - set(lake.partitions("features", t)))]
         failed = [r for r in feature_runs if r["state"] == "failed"]
