@@ -70,3 +70,14 @@ def test_marts_agree_with_the_curated_orders(ran: tuple[Settings, str, list[str]
     for line in report.splitlines():  # the report counts each mart through the endpoint
         if line.startswith("business_kpis_daily"):
             assert line.split()[-1] == str(DAYS)
+
+
+def test_dbt_docs_are_served(ran: tuple[Settings, str, list[str]]) -> None:
+    """The dbt_docs task published the docs site the Airflow menu links to."""
+    import httpx
+
+    settings, _, _ = ran
+    page = httpx.get(f"{settings.docs_url}/dbt_docs/index.html", timeout=10)
+    assert page.status_code == 200 and "dbt" in page.text
+    manifest = httpx.get(f"{settings.docs_url}/dbt_docs/manifest.json", timeout=10).json()
+    assert "model.lakeops.business_kpis_daily" in manifest["nodes"]
