@@ -62,9 +62,10 @@ lint: setup  ## ruff and mypy
 	$(VENV)/bin/ruff check plugins dags tests benchmarks spark_jobs
 	$(VENV)/bin/mypy
 
-lock: $(UV)  ## re-resolve both lock files (then commit them)
+lock: $(UV)  ## re-resolve the lock files (then commit them)
 	$(UV) pip compile --quiet --python-version 3.11 --extra dev pyproject.toml -o requirements/core.lock
 	$(UV) pip compile --quiet --python-version 3.11 superset/requirements.in -o superset/requirements.lock
+	$(UV) pip compile --quiet --python-version 3.11 requirements/compose.in -c requirements/core.lock -o requirements/compose.lock
 
 clean:  ## remove the environments (the state folder .lakeops is kept)
 	rm -rf $(TOOLS) $(VENV) $(SUPERSET_VENV)

@@ -229,6 +229,30 @@ def _write_result(table, out: str) -> None:  # type: ignore[no-untyped-def]
         raise typer.BadParameter("--out must end in .parquet or .csv")
 
 
+@app.command("compose-env")
+def compose_env(
+    path: Annotated[str, typer.Option(help="the env file docker compose reads")] = ".env",
+) -> None:
+    """Generate the production profile's secrets into .env (kept if already there)."""
+    from pathlib import Path
+
+    from lakeops.compose import write_env_file
+
+    added = write_env_file(Path(path))
+    typer.echo(f"{path}: " + (f"generated {', '.join(added)}" if added else "complete"))
+
+
+@app.command("compose-init")
+def compose_init() -> None:
+    """One-shot set-up of the production profile (the lakeops-init service of
+    docker-compose.yml): lake bucket, Airflow DB and password file, dbt manifest, Dremio's
+    first user and lakehouse source."""
+    from lakeops.compose import init
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    init(get_settings())
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def airflow(ctx: typer.Context) -> None:
     """Run Airflow's own CLI against the embedded instance, e.g.

@@ -432,7 +432,7 @@ def _start(settings: Settings, spec: _Spec) -> _Record:
     )
 
 
-def _write_passwords_file(settings: Settings) -> None:
+def write_passwords_file(settings: Settings) -> None:
     """Pin the Simple auth manager's admin password to our generated secret."""
     path = settings.airflow_home / _PASSWORDS_FILE
     tmp = path.with_suffix(".tmp")
@@ -447,7 +447,7 @@ def _prepare_airflow(settings: Settings, deadline: float) -> None:
     """Passwords file, the dbt manifest, then ``airflow db migrate`` unless this Airflow
     version already did."""
     settings.airflow_home.mkdir(parents=True, exist_ok=True)
-    _write_passwords_file(settings)
+    write_passwords_file(settings)
     _parse_dbt_project(settings)
     marker = settings.airflow_home / _MIGRATED_MARKER
     airflow_version = dist_version("apache-airflow-core")

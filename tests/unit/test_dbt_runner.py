@@ -70,7 +70,7 @@ def test_the_dremio_target_is_accepted_by_dbt_dremio(tmp_path: Path) -> None:
     manifest = json.loads((tmp_path / "home/dbt/target/manifest.json").read_text())
     assert manifest["metadata"]["adapter_type"] == "dremio"
     orders = manifest["sources"]["source.lakeops.business.orders"]
-    assert (orders["database"], orders["schema"]) == ("lake", "curated.business")
+    assert (orders["database"], orders["schema"]) == ("lakehouse", "curated.business")
     mart = manifest["nodes"]["model.lakeops.business_kpis_daily"]
     assert mart["config"]["materialized"] == "table"
 

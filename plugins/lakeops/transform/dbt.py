@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 
 from lakeops.locking import file_lock
+from lakeops.query.catalog import SPACE
 from lakeops.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -93,8 +94,8 @@ def profiles(settings: Settings) -> dict[str, Any]:
         "user": settings.flight_user,
         "password": "{{ env_var('" + PASSWORD_ENV + "') }}",
         "use_ssl": settings.flight_tls,
-        # the lake as a Dremio source: marts become tables under lake/marts, views go to a space
-        "object_storage_source": "lake",
+        # the lake bucket as Dremio source "lakehouse": marts become lakehouse.marts.<model>
+        "object_storage_source": SPACE,
         "object_storage_path": "marts",
         "dremio_space": "lakeops",
         "dremio_space_folder": "dbt",

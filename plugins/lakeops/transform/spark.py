@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from lakeops.settings import Settings
 
@@ -26,14 +27,42 @@ def submit_command(job: str, interval: str, settings: Settings) -> list[str]:
             "--conf", "spark.ui.enabled=false",
             "--conf", "spark.ui.showConsoleProgress=false",  # bars are noise in a task log
             "--conf", f"spark.pyspark.python={sys.executable}",
+            *_s3a_conf(settings),
             str(script), "--interval", interval]
 
 
-def submit(job: str, interval: str, settings: Settings) -> None:
+def _s3a_conf(settings: Settings) -> list[str]:
+    """An S3 lake (MinIO in compose) is read through s3a (the compose image adds
+    hadoop-aws); the keys travel as AWS_* environment variables, never on the command
+    line, where any process could read them."""
+    if not settings.lake_is_s3:
+        return []
+    conf = {"fs.s3a.path.style.access": "true", "fs.s3a.endpoint.region": settings.s3_region}
+    if settings.s3_endpoint:
+        endpoint = urlsplit(settings.s3_endpoint)
+        conf["fs.s3a.endpoint"] = settings.s3_endpoint
+        conf["fs.s3a.connection.ssl.enabled"] = str(endpoint.scheme == "https").lower()
+    return [arg for key, value in conf.items() for arg in ("--conf", f"spark.hadoop.{key}={value}")]
+
+
+def _s3_env(settings: Settings) -> dict[str, str]:
+    env = {}
+    if settings.lake_is_s3 and settings.s3_access_key and settings.s3_secret_key:
+        env["AWS_ACCESS_KEY_ID"] = settings.s3_access_key.get_secret_value()
+        env["AWS_SECRET_ACCESS_KEY"] = settings.s3_secret_key.get_secret_value()
+        env["AWS_REGION"] = settings.s3_region
+    return env
+
+
+def submit_env(settings: Settings) -> dict[str, str]:
     from lakeops.services import lakeops_env
 
-    env = {**os.environ, **lakeops_env(settings),
-           "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+    return {**os.environ, **lakeops_env(settings), **_s3_env(settings),
+            "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+
+
+def submit(job: str, interval: str, settings: Settings) -> None:
+    env = submit_env(settings)
     cmd = submit_command(job, interval, settings)
     log.info("spark-submit %s --interval %s (master %s)", job, interval, settings.spark_master)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,

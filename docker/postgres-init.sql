@@ -1,0 +1,2 @@
+-- The postgres image creates the airflow database; MLflow gets its own.
+CREATE DATABASE mlflow;

@@ -1,0 +1,213 @@
+"""The production profile as far as it can be checked without a Docker engine: the compose
+file, its generated secrets, and the settings every lakeops container builds from it.
+
+Nothing here starts a container (this machine has no Docker engine); the tests catch a
+compose file and a code base that drifted apart: a secret nobody generates, a setting
+that does not exist, a Dremio source under another name than the SQL the users write."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from cryptography.fernet import Fernet
+
+from lakeops.compose import dremio_source, read_env_file, write_env_file
+from lakeops.lake import Lake
+from lakeops.query.catalog import SPACE
+from lakeops.services import airflow_admin_password
+from lakeops.settings import Profile, Settings, repo_root
+from lakeops.transform.dbt import profiles
+from lakeops.transform.spark import submit_command, submit_env
+
+ROOT = repo_root()
+COMPOSE = ROOT / "docker-compose.yml"
+REQUIRED = re.compile(r"\$\{([A-Z0-9_]+):\?[^}]*\}")
+
+
+def _compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def _env_of(service: str, secrets: dict[str, str]) -> dict[str, str]:
+    env = _compose()["services"][service]["environment"]
+    return {k: REQUIRED.sub(lambda m: secrets[m.group(1)], str(v)) for k, v in env.items()}
+
+
+@pytest.fixture
+def secrets(tmp_path: Path) -> dict[str, str]:
+    path = tmp_path / ".env"
+    write_env_file(path)
+    return read_env_file(path)
+
+
+@pytest.fixture
+def worker_settings(secrets: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings exactly as the Airflow worker container builds them."""
+    for key in [k for k in os.environ if k.startswith("LAKEOPS_")]:
+        monkeypatch.delenv(key)
+    for key, value in _env_of("airflow-worker", secrets).items():
+        monkeypatch.setenv(key, value)
+    return Settings()
+
+
+def test_compose_env_generates_exactly_the_secrets_the_compose_file_requires(
+        tmp_path: Path) -> None:
+    required = set(REQUIRED.findall(COMPOSE.read_text()))
+    path = tmp_path / ".env"
+    path.write_text("# mine\nMINIO_ROOT_PASSWORD=chosen-by-the-operator\n")
+
+    added = write_env_file(path)
+    values = read_env_file(path)
+    assert set(added) == required - {"MINIO_ROOT_PASSWORD"}
+    assert set(values) == required
+    assert values["MINIO_ROOT_PASSWORD"] == "chosen-by-the-operator"
+    assert "# mine" in path.read_text()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert all(len(v) >= 16 for v in values.values())
+    Fernet(values["AIRFLOW_FERNET_KEY"].encode())  # Airflow refuses anything else
+    assert re.search(r"[A-Za-z]", values["DREMIO_PASSWORD"])
+    assert re.search(r"\d", values["DREMIO_PASSWORD"])
+
+    assert write_env_file(path) == []  # a second run changes nothing
+    assert read_env_file(path) == values
+
+
+def test_gitignore_keeps_the_env_file_out() -> None:
+    assert ".env" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+def test_the_worker_environment_builds_the_production_settings(
+        worker_settings: Settings, secrets: dict[str, str]) -> None:
+    s = worker_settings
+    compose = _compose()
+    services = compose["services"]
+    env = _env_of("airflow-worker", secrets)
+
+    unknown = {k for k in env if k.startswith("LAKEOPS_") and not k.startswith("LAKEOPS_SECRET_")
+               and k.removeprefix("LAKEOPS_").lower() not in Settings.model_fields}
+    assert not unknown, f"compose sets settings that do not exist: {unknown}"
+    assert s.profile is Profile.COMPOSE and s.dbt_target_name == "dremio"
+    assert s.lake == "s3://lakeops" and s.lake_is_s3
+    assert Lake.from_settings(s).uri("curated") == "s3://lakeops/curated"
+
+    # the object store: MinIO's root user is the key the lake, Spark and MLflow use
+    minio = services["minio"]["environment"]
+    assert s.s3_endpoint == "http://minio:9000"
+    assert s.s3_access_key is not None and s.s3_secret_key is not None
+    assert s.s3_access_key.get_secret_value() == minio["MINIO_ROOT_USER"] == env[
+        "AWS_ACCESS_KEY_ID"]
+    assert s.s3_secret_key.get_secret_value() == secrets["MINIO_ROOT_PASSWORD"] == env[
+        "AWS_SECRET_ACCESS_KEY"]
+
+    # Spark: the master named in settings is the one the cluster runs
+    assert s.spark_master == "spark://spark-master:7077"
+    assert "7077" in services["spark-master"]["command"]
+    assert s.spark_master in services["spark-worker"]["command"]
+
+    # SQL: Dremio answers on the Flight port the client uses, as the user init creates
+    assert s.flight_host == "dremio" and f"127.0.0.1:{s.flight_port}:32010" in services[
+        "dremio"]["ports"][1]
+    assert s.flight_password is not None
+    assert s.flight_password.get_secret_value() == secrets["DREMIO_PASSWORD"]
+
+    # Airflow: the password file init writes is the one the api-server reads
+    assert str(s.airflow_home) == env["AIRFLOW_HOME"]
+    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] == str(
+        s.airflow_home / "simple_auth_manager_passwords.json")
+    assert airflow_admin_password(s) == secrets["AIRFLOW_ADMIN_PASSWORD"]
+    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"].split(":")[0] == s.airflow_admin_user
+
+
+def test_dbt_and_dremio_agree_on_the_lakehouse_names(worker_settings: Settings,
+                                                     secrets: dict[str, str]) -> None:
+    dremio = profiles(worker_settings)["lakeops"]["outputs"]["dremio"]
+    assert profiles(worker_settings)["lakeops"]["target"] == "dremio"
+    assert dremio["software_host"] == "dremio" and dremio["port"] == 9047
+    assert "127.0.0.1:9047:9047" in _compose()["services"]["dremio"]["ports"][0]
+
+    source = dremio_source(worker_settings)
+    # marts built by dbt-dremio and the curated tables are lakehouse.<zone>...: the same
+    # names the embedded endpoint serves
+    assert source["name"] == SPACE == dremio["object_storage_source"] == "lakehouse"
+    assert dremio["object_storage_path"] == "marts"
+    config = source["config"]
+    assert config["rootPath"] == "/lakeops" and config["whitelistedBuckets"] == ["lakeops"]
+    assert config["accessKey"] == "lakeops"
+    assert config["accessSecret"] == secrets["MINIO_ROOT_PASSWORD"]
+    assert config["secure"] is False and config["compatibilityMode"] is True
+    props = {p["name"]: p["value"] for p in config["propertyList"]}
+    assert props["fs.s3a.endpoint"] == "minio:9000"
+    assert props["fs.s3a.path.style.access"] == "true"
+    assert source["metadataPolicy"]["autoPromoteDatasets"] is True
+
+
+def test_the_dremio_source_needs_an_s3_lake(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="LAKEOPS_LAKE_URI"):
+        dremio_source(Settings(home=tmp_path))
+
+
+def test_spark_reads_the_s3_lake_through_s3a_without_keys_on_the_command_line(
+        worker_settings: Settings, secrets: dict[str, str]) -> None:
+    cmd = submit_command("business_features", "2024-10-01", worker_settings)
+    assert cmd[cmd.index("--master") + 1] == "spark://spark-master:7077"
+    confs = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--conf"]
+    assert "spark.hadoop.fs.s3a.endpoint=http://minio:9000" in confs
+    assert "spark.hadoop.fs.s3a.path.style.access=true" in confs
+    assert "spark.hadoop.fs.s3a.connection.ssl.enabled=false" in confs
+    assert not any(secrets["MINIO_ROOT_PASSWORD"] in a for a in cmd)
+    env = submit_env(worker_settings)
+    assert env["AWS_ACCESS_KEY_ID"] == "lakeops"
+    assert env["AWS_SECRET_ACCESS_KEY"] == secrets["MINIO_ROOT_PASSWORD"]
+
+
+def test_a_local_lake_gets_no_s3a_settings(tmp_path: Path) -> None:
+    cmd = submit_command("business_features", "2024-10-01", Settings(home=tmp_path))
+    assert not any("s3a" in a for a in cmd)
+
+
+def test_every_image_is_pinned_and_every_file_the_build_needs_exists() -> None:
+    compose = _compose()
+    services = compose["services"]
+    for name, service in services.items():
+        image = service.get("image", "")
+        tag = image.rpartition(":")[2] if ":" in image else ""
+        assert tag and tag != "latest", f"{name}: image {image!r} is not pinned"
+        if "build" in service:
+            dockerfile = ROOT / service["build"]["context"] / service["build"]["dockerfile"]
+            assert dockerfile.exists(), f"{name}: {dockerfile} missing"
+            for line in dockerfile.read_text().splitlines():
+                if line.startswith("COPY "):
+                    for src in line.split()[1:-1]:
+                        assert (ROOT / src).exists(), f"{dockerfile.name} copies {src}"
+        for dep in service.get("depends_on", []):
+            assert dep in services, f"{name} depends on unknown service {dep}"
+        for volume in service.get("volumes", []):
+            src = volume.split(":")[0]
+            if src.startswith("."):
+                assert (ROOT / src).exists(), f"{name} mounts missing {src}"
+            else:
+                assert src in compose["volumes"], f"{name}: volume {src} not declared"
+        for port in service.get("ports", []):
+            assert port.startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"
+
+
+def test_the_compose_lock_keeps_the_core_pins() -> None:
+    def pins(path: Path) -> dict[str, str]:
+        found = {}
+        for line in path.read_text().splitlines():
+            if "==" in line and not line.lstrip().startswith("#"):
+                name, _, version = line.strip().partition("==")
+                found[name.lower()] = version
+        return found
+
+    core = pins(ROOT / "requirements" / "core.lock")
+    extra = pins(ROOT / "requirements" / "compose.lock")
+    differ = {n: (core[n], v) for n, v in extra.items() if n in core and core[n] != v}
+    assert not differ, f"compose.lock moved core pins: {differ}"
+    assert {"apache-airflow-providers-celery", "psycopg2-binary", "redis"} <= set(extra)
