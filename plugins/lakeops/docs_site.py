@@ -1,14 +1,14 @@
-"""The docs site of the embedded default: the lake's ``reports/`` zone over plain HTTP.
+"""The docs site: the lake's ``reports/`` zone over plain HTTP.
 
 Great Expectations data docs, dbt docs and drift reports are written by their stages under
-``<lake>/reports/<kind>/...``; this serves that folder read-only, so the Airflow UI can
-link to it. Run it with ``python -m lakeops.docs_site`` (``lakeops up`` does).
+``<lake>/reports/<kind>/...``; this serves that zone read-only, so the Airflow UI can
+link to it. Run it with ``python -m lakeops.docs_site`` (``lakeops up`` does; the compose
+profile runs it as the ``docs`` service).
 
-Only a local-folder lake is supported for now: an ``s3://`` lake needs its reports synced
-to a local folder (pass ``--root``) or a static-site bucket in front of MinIO.
-
-A folder without an ``index.html`` gets a generated listing; requests that would resolve
-outside the reports folder (``..``, symlinks pointing out) are refused with 404.
+A local-folder lake is served from the folder; an ``s3://`` lake (MinIO) is read through
+the lake's filesystem, object by object, streamed. A folder without an ``index.html``
+gets a generated listing; requests that would resolve outside the reports zone (``..``,
+symlinks pointing out) are refused with 404.
 """
 
 from __future__ import annotations
@@ -16,23 +16,42 @@ from __future__ import annotations
 import argparse
 import html
 import io
+import mimetypes
 import os
 import sys
 from functools import partial
 from http import HTTPStatus
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote, unquote, urlsplit
 
+import pyarrow.fs as pafs
+
+from lakeops.lake import Lake
 from lakeops.settings import get_settings
 
+ZONE = "reports"
+_CHUNK = 1 << 16
 
-def reports_root(lake: str) -> Path:
-    """The ``reports/`` zone of a local-folder lake."""
-    if lake.startswith("s3://"):
-        raise ValueError(f"the docs site serves a local-folder lake only, not {lake}")
-    return Path(lake) / "reports"
+
+def _page(title: str, body: str) -> bytes:
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title></head>"
+        f"<body><h1>{html.escape(title)}</h1>{body}</body></html>"
+    ).encode()
+
+
+def _listing(entries: list[tuple[str, bool]]) -> str:
+    """``(name, is_dir)`` entries as links, folders first; hidden names left out."""
+    items = [
+        f'<li><a href="{quote(name + ("/" if is_dir else ""))}">'
+        f'{html.escape(name + ("/" if is_dir else ""))}</a></li>'
+        for name, is_dir in sorted(entries, key=lambda e: (not e[1], e[0].lower()))
+        if not name.startswith(".")
+    ]
+    return "<ul>" + "".join(items) + "</ul>" if items else "<p>No reports yet.</p>"
 
 
 class ReportsHandler(SimpleHTTPRequestHandler):
@@ -63,26 +82,16 @@ class ReportsHandler(SimpleHTTPRequestHandler):
 
     def list_directory(self, path: str | os.PathLike[str]) -> io.BytesIO | None:
         try:
-            entries = sorted(os.scandir(path), key=lambda e: (not e.is_dir(), e.name.lower()))
+            entries = list(os.scandir(path))
         except OSError:
             self.send_error(HTTPStatus.NOT_FOUND, "No permission to list directory")
             return None
         shown = unquote(urlsplit(self.path).path)
-        items = []
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            name = entry.name + ("/" if entry.is_dir() else "")
-            items.append(f'<li><a href="{quote(name)}">{html.escape(name)}</a></li>')
-        body = "<ul>" + "".join(items) + "</ul>" if items else "<p>No reports yet.</p>"
+        body = _listing([(e.name, e.is_dir()) for e in entries])
         return self._send_html(f"lakeops reports {shown}", body)
 
     def _send_html(self, title: str, body: str) -> io.BytesIO:
-        page = (
-            "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-            f"<title>{html.escape(title)}</title></head>"
-            f"<body><h1>{html.escape(title)}</h1>{body}</body></html>"
-        ).encode()
+        page = _page(title, body)
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(page)))
@@ -90,10 +99,83 @@ class ReportsHandler(SimpleHTTPRequestHandler):
         return io.BytesIO(page)
 
 
-def make_server(host: str, port: int, root: Path) -> ThreadingHTTPServer:
-    """A server for ``root`` bound to ``host:port`` (not yet serving)."""
-    handler = partial(ReportsHandler, directory=str(root))
-    return ThreadingHTTPServer((host, port), handler)
+class LakeReportsHandler(BaseHTTPRequestHandler):
+    """The reports zone of a lake on any filesystem (MinIO/S3 included), read through the
+    lake's ``pyarrow.fs`` filesystem; nothing outside ``reports/`` is addressable."""
+
+    server_version = "lakeops-docs"
+
+    def __init__(self, *args: object, lake: Lake, **kwargs: object) -> None:
+        self.lake = lake
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self._serve(with_body=True)
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._serve(with_body=False)
+
+    def _serve(self, *, with_body: bool) -> None:
+        shown = unquote(urlsplit(self.path).path)
+        parts = [p for p in shown.split("/") if p]
+        if any(p in (".", "..") or "\\" in p for p in parts):
+            self.send_error(HTTPStatus.NOT_FOUND, "File not found")
+            return
+        path = "/".join([ZONE, *parts])
+        info = self.lake.fs.get_file_info(self.lake.full(path))
+        if info.type == pafs.FileType.Directory:
+            if not shown.endswith("/"):
+                self.send_response(HTTPStatus.MOVED_PERMANENTLY)
+                self.send_header("Location", quote(shown) + "/")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            index = self.lake.fs.get_file_info(self.lake.full(path + "/index.html"))
+            if index.type == pafs.FileType.File:
+                self._send_file(index, with_body)
+            else:
+                selector = pafs.FileSelector(self.lake.full(path), allow_not_found=True)
+                entries = [(i.base_name, i.type == pafs.FileType.Directory)
+                           for i in self.lake.fs.get_file_info(selector)]
+                self._send_page(f"lakeops reports {shown}", _listing(entries), with_body)
+        elif info.type == pafs.FileType.File:
+            self._send_file(info, with_body)
+        elif not parts:
+            self._send_page("lakeops reports", "<p>No reports yet.</p>", with_body)
+        else:
+            self.send_error(HTTPStatus.NOT_FOUND, "File not found")
+
+    def _send_page(self, title: str, body: str, with_body: bool) -> None:
+        page = _page(title, body)
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(page)))
+        self.end_headers()
+        if with_body:
+            self.wfile.write(page)
+
+    def _send_file(self, info: pafs.FileInfo, with_body: bool) -> None:
+        ctype = mimetypes.guess_type(info.base_name)[0] or "application/octet-stream"
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(info.size or 0))
+        self.end_headers()
+        if not with_body:
+            return
+        with self.lake.fs.open_input_stream(info.path) as fh:
+            while chunk := fh.read(_CHUNK):
+                self.wfile.write(chunk)
+
+
+def make_server(host: str, port: int, root: Path | Lake) -> ThreadingHTTPServer:
+    """A server for the reports folder ``root``, or for the reports zone of the lake
+    ``root``, bound to ``host:port`` (not yet serving)."""
+    if isinstance(root, Lake):
+        if root.is_local:
+            root = Path(root.full(ZONE))
+        else:
+            return ThreadingHTTPServer((host, port), partial(LakeReportsHandler, lake=root))
+    return ThreadingHTTPServer((host, port), partial(ReportsHandler, directory=str(root)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,12 +185,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=settings.docs_port)
     parser.add_argument("--root", type=Path, default=None, help="default: <lake>/reports")
     args = parser.parse_args(argv)
-    try:
-        root = args.root if args.root is not None else reports_root(settings.lake)
-    except ValueError as exc:
-        parser.error(str(exc))
-    server = make_server(args.host, args.port, root.absolute())
-    print(f"serving {root} on http://{args.host}:{args.port}/", file=sys.stderr, flush=True)
+    root: Path | Lake = args.root.absolute() if args.root is not None \
+        else Lake.from_settings(settings)
+    server = make_server(args.host, args.port, root)
+    shown = args.root or f"{settings.lake}/{ZONE}"
+    print(f"serving {shown} on http://{args.host}:{args.port}/", file=sys.stderr, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -7,7 +7,7 @@ with its output in ``<home>/logs/<name>.log``:
   ``airflow-triggerer`` — Airflow 3 with the LocalExecutor on a SQLite metadata DB in
   ``<home>/airflow`` (never ``airflow standalone``: it starts 32 workers and leaves orphans);
 * ``mlflow`` — the tracking server on SQLite, artifacts in ``<lake>/mlflow-artifacts``;
-* ``docs`` — :mod:`lakeops.docs_site`, the lake's ``reports/`` zone;
+* ``docs`` — :mod:`lakeops.docs_site`, the lake's ``reports/`` zone (folder or S3);
 * ``sql`` — :mod:`lakeops.query.server`, the lakehouse SQL endpoint (Arrow Flight in
   Dremio's dialect, DuckDB over the lake).
 
@@ -295,8 +295,8 @@ def _specs(settings: Settings) -> dict[str, _Spec]:
 
 
 def _default_services(settings: Settings) -> list[str]:
-    # the docs site and the embedded SQL endpoint read a local-folder lake only
-    return [n for n in SERVICE_NAMES if not (n in ("docs", "sql") and settings.lake_is_s3)]
+    # the embedded SQL endpoint reads a local-folder lake only (Dremio serves an S3 lake)
+    return [n for n in SERVICE_NAMES if not (n == "sql" and settings.lake_is_s3)]
 
 
 def _select(settings: Settings, services: Iterable[str] | None) -> list[str]:

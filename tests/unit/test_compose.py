@@ -116,6 +116,10 @@ def test_the_worker_environment_builds_the_production_settings(
     assert s.flight_password is not None
     assert s.flight_password.get_secret_value() == secrets["DREMIO_PASSWORD"]
 
+    # the Airflow UI's links reach the published Airflow and docs ports
+    assert f"127.0.0.1:{s.airflow_port}:8080" in services["airflow-api-server"]["ports"]
+    assert f"127.0.0.1:{s.docs_port}:8090" in services["docs"]["ports"]
+
     # Airflow: the password file init writes is the one the api-server reads
     assert str(s.airflow_home) == env["AIRFLOW_HOME"]
     assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] == str(

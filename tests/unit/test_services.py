@@ -18,6 +18,7 @@ import pytest
 
 from lakeops import services
 from lakeops.docs_site import make_server
+from lakeops.lake import Lake
 from lakeops.settings import Settings
 
 
@@ -199,11 +200,12 @@ def test_up_is_idempotent_and_down_stops_a_real_service(svc_settings: Settings) 
 
 
 def test_a_service_that_dies_on_start_is_reported_with_its_log(svc_settings: Settings) -> None:
-    # the docs site serves a local-folder lake only: on an s3 lake it exits at once
-    settings = svc_settings.model_copy(update={"lake_uri": "s3://bucket/lake"})
+    # the embedded SQL endpoint reads a local-folder lake only: on an s3 lake it exits
+    settings = svc_settings.model_copy(update={"lake_uri": "s3://bucket/lake",
+                                               "flight_port": _free_port()})
 
-    with pytest.raises(services.ServiceStartError, match="docs exited") as err:
-        services.up(settings, ["docs"], timeout=30)
+    with pytest.raises(services.ServiceStartError, match="sql exited") as err:
+        services.up(settings, ["sql"], timeout=30)
 
     assert "local-folder lake" in str(err.value)
     assert services.down(settings) == []
@@ -323,3 +325,51 @@ def test_docs_site_without_reports_yet(tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _put_reports(lake: Lake) -> None:
+    lake.write_bytes("reports/gx/index.html", b"<h1>data docs</h1>")
+    lake.write_bytes("reports/drift/2024-10-01.html", b"drift!")
+    lake.write_bytes("reports/dbt_docs/catalog.json", b'{"nodes": {}}')
+    lake.write_bytes("curated/secret.txt", b"do not serve")
+
+
+def test_docs_site_serves_the_reports_zone_of_an_s3_lake(s3_settings: Settings) -> None:
+    lake = Lake.from_settings(s3_settings)
+    server = make_server("127.0.0.1", 0, lake)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        empty = httpx.get(f"{base}/")
+        assert empty.status_code == 200 and "No reports yet" in empty.text
+        _put_reports(lake)
+
+        index = httpx.get(f"{base}/")
+        assert 'href="gx/"' in index.text and 'href="drift/"' in index.text
+        assert httpx.get(f"{base}/gx/").text == "<h1>data docs</h1>"  # its index.html
+        assert httpx.get(f"{base}/gx").headers["location"] == "/gx/"
+        assert "2024-10-01.html" in httpx.get(f"{base}/drift/").text
+        catalog = httpx.get(f"{base}/dbt_docs/catalog.json")
+        assert catalog.json() == {"nodes": {}}
+        assert catalog.headers["content-type"] == "application/json"
+        head = httpx.head(f"{base}/drift/2024-10-01.html")
+        assert head.status_code == 200 and head.headers["content-length"] == "6"
+        assert httpx.get(f"{base}/drift/missing.html").status_code == 404
+        assert _raw_get(base, "/../curated/secret.txt") == 404
+        assert _raw_get(base, "/gx/%2e%2e/%2e%2e/curated/secret.txt") == 404
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_lakeops_up_serves_the_docs_of_an_s3_lake(s3_settings: Settings) -> None:
+    settings = s3_settings.model_copy(update={"docs_port": _free_port()})
+    _put_reports(Lake.from_settings(settings))
+    assert "sql" not in services._default_services(settings)  # Dremio's job on S3
+    try:
+        started = services.up(settings, ["docs"], timeout=60)
+        assert [s.name for s in started] == ["docs"] and started[0].healthy
+        assert httpx.get(f"{settings.docs_url}/gx/").text == "<h1>data docs</h1>"
+    finally:
+        assert services.down(settings) == ["docs"]
