@@ -8,8 +8,9 @@
   and Dremio's first user plus the ``lakehouse`` source over the bucket, so that
   ``lakehouse.<zone>.<source>.<table>`` names the same tables as the embedded endpoint.
 
-Nothing here can run on a machine without a Docker engine; the pure parts (the env file,
-the Dremio source definition) are tested, the HTTP calls follow Dremio's REST API docs.
+The services themselves need a Docker engine. The env file and the Dremio source are
+tested as they are; the calls to Dremio's REST API follow its documentation and are
+tested against a loopback stand-in, never against Dremio itself.
 """
 
 from __future__ import annotations
@@ -175,6 +176,10 @@ def init_dremio(settings: Settings, *, timeout_s: float = 600) -> None:
         first.raise_for_status()
     login = httpx.post(f"{base}/apiv2/login", timeout=30,
                        json={"userName": user, "password": password})
+    if login.status_code in (401, 403):
+        raise RuntimeError(f"Dremio refused {user}'s login: its first user was created with "
+                           f"another password than LAKEOPS_FLIGHT_PASSWORD (DREMIO_PASSWORD "
+                           f"in .env)")
     login.raise_for_status()
     headers = {"Authorization": f"_dremio{login.json()['token']}"}
     existing = httpx.get(f"{base}/api/v3/catalog/by-path/{DREMIO_SOURCE}", headers=headers,
