@@ -9,7 +9,7 @@ with its output in ``<home>/logs/<name>.log``:
 * ``mlflow`` — the tracking server on SQLite, artifacts in ``<lake>/mlflow-artifacts``;
 * ``docs`` — :mod:`lakeops.docs_site`, the lake's ``reports/`` zone (folder or S3);
 * ``sql`` — :mod:`lakeops.query.server`, the lakehouse SQL endpoint (Arrow Flight in
-  Dremio's dialect, DuckDB over the lake).
+  Dremio's dialect, DuckDB over the lake: a folder, or S3 through httpfs).
 
 What was started is recorded in ``<home>/run/services.json`` (pid, process group,
 create time, port, command, log). A record counts as running only while that pid is alive
@@ -294,15 +294,10 @@ def _specs(settings: Settings) -> dict[str, _Spec]:
     return {s.name: s for s in specs}
 
 
-def _default_services(settings: Settings) -> list[str]:
-    # the embedded SQL endpoint reads a local-folder lake only (Dremio serves an S3 lake)
-    return [n for n in SERVICE_NAMES if not (n == "sql" and settings.lake_is_s3)]
-
-
 def _select(settings: Settings, services: Iterable[str] | None) -> list[str]:
     """Requested names in start order; any Airflow component brings the whole Airflow set."""
     if services is None:
-        return _default_services(settings)
+        return list(SERVICE_NAMES)
     wanted = set(services)
     unknown = wanted - set(SERVICE_NAMES) - {"airflow"}
     if unknown:
@@ -669,10 +664,7 @@ def _first_airflow(names: list[str]) -> str | None:
 
 def status(settings: Settings) -> list[ServiceStatus]:
     """Name, pid, port, url, health and a one-line detail of every service."""
-    records = _load_state(settings)
-    names = list(_default_services(settings))
-    names += [n for n in SERVICE_NAMES if n in records and n not in names]
-    return _probe(settings, [n for n in SERVICE_NAMES if n in names], records)
+    return _probe(settings, list(SERVICE_NAMES), _load_state(settings))
 
 
 def down(settings: Settings) -> list[str]:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.flight as fl
+import pyarrow.parquet as pq
 import pytest
 
 from lakeops import services
@@ -254,5 +255,40 @@ def test_tls_when_configured(tmp_path: Path) -> None:
             assert client.table("SELECT 7 AS x").column("x").to_pylist() == [7]
         with pytest.raises(QueryError):  # plain TCP is not served
             Client(settings, tls=False)
+    finally:
+        services.down(settings)
+
+
+def test_the_endpoint_serves_an_s3_lake(s3_settings: Settings) -> None:
+    """The same endpoint over a lake in S3 (moto standing in for MinIO): httpfs from the
+    installed wheel, one secret scoped to the lake, nothing else in the bucket reachable."""
+    settings = s3_settings.model_copy(update={"flight_port": free_port()})
+    lake = Lake.from_settings(settings)
+    lake.write_partition("curated", "business/orders", "2024-10-01", _orders([1, 2, 3],
+                                                                             "2024-10-01"))
+    bucket = settings.lake.removeprefix("s3://").split("/")[0]
+    outside = f"s3://{bucket}/elsewhere/orders.parquet"
+    pq.write_table(_orders([9], "2024-10-01"), outside.removeprefix("s3://"),
+                   filesystem=lake.fs)
+    try:
+        statuses = services.up(settings, services=["sql"], timeout=90)
+        assert [(s.name, s.healthy) for s in statuses] == [("sql", True)], statuses
+        with connect(settings) as client:
+            def orders() -> int:
+                return client.table("SELECT count(*) AS n FROM "
+                                    "lakehouse.curated.business.orders").column("n")[0].as_py()
+
+            assert orders() == 3
+            lake.write_partition("curated", "business/orders", "2024-10-02",
+                                 _orders([4, 5], "2024-10-02"))
+            time.sleep(2.5)  # the lake is re-listed at most every 2 s
+            assert orders() == 5
+            inside = lake.uri("curated/business/orders/dt=2024-10-01/part-0.parquet")
+            assert client.table(f"SELECT count(*) AS n FROM read_parquet('{inside}')")[
+                "n"][0].as_py() == 3
+            with pytest.raises(QueryError, match="(?i)permission|disabled"):
+                client.table(f"SELECT * FROM read_parquet('{outside}')")
+            with pytest.raises(QueryError, match="duckdb_secrets"):
+                client.table("SELECT * FROM duckdb_secrets()")
     finally:
         services.down(settings)

@@ -11,12 +11,11 @@ clients (``sqlalchemy-dremio``, Superset) read the embedded endpoint as they rea
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from lakeops.contracts import TABLES, get_contract
+from lakeops.lake import Lake
 
 SPACE = "lakehouse"
 # zones users query; landing/ holds raw deliveries and _tmp/ half-written files
@@ -55,43 +54,43 @@ def _quote(path: str) -> str:
     return "'" + path.replace("'", "''") + "'"
 
 
-def scan(lake_root: Path) -> dict[tuple[str, ...], Table]:
-    """Every table of a local-folder lake, keyed by its lower-cased name path."""
+def scan(lake: Lake) -> dict[tuple[str, ...], Table]:
+    """Every table of the lake (a local folder or S3), keyed by its lower-cased name path.
+
+    One recursive listing per zone. A folder is a table when it holds ``dt=`` partition
+    folders with Parquet files or Parquet files of its own; folders below a table, and
+    folders named ``_...`` or ``.`` (half-written or hidden files), are not looked into."""
     snapshots = _snapshot_datasets()
-    found: dict[tuple[str, ...], Table] = {}
-
-    def visit(folder: Path, rel: tuple[str, ...]) -> None:
-        try:
-            entries = list(os.scandir(folder))
-        except FileNotFoundError:
-            return
-        parts = sorted(e.name for e in entries if e.is_dir() and e.name.startswith("dt="))
-        files = [e.name for e in entries if e.is_file() and e.name.endswith(".parquet")]
-        if parts:
-            dataset = "/".join(rel[1:])
-            if rel[0] in ("curated", "raw") and dataset in snapshots:
-                newest = next((p for p in reversed(parts)
-                               if any(f.endswith(".parquet") for f in os.listdir(folder / p))),
-                              None)
-                pattern = str(folder / newest / "*.parquet") if newest else None
-            else:
-                pattern = str(folder / "dt=*" / "*.parquet")
-        elif files:
-            pattern = str(folder / "*.parquet")
-        else:
-            pattern = None
-        if pattern is not None:
-            path = (SPACE, *rel)
-            found[tuple(p.lower() for p in path)] = Table(
-                path, f"read_parquet({_quote(pattern)}, hive_partitioning=true, "
-                      "union_by_name=true)")
-            return
-        for e in entries:
-            if e.is_dir() and not e.name.startswith(("_", ".", "dt=")):
-                visit(folder / e.name, (*rel, e.name))
-
+    partitions: dict[tuple[str, ...], set[str]] = {}
+    plain: set[tuple[str, ...]] = set()
     for zone in ZONES:
-        visit(lake_root / zone, (zone,))
+        for info in lake.ls(zone, recursive=True):
+            *folders, name = info.path.split("/")
+            if not name.endswith(".parquet") or any(
+                    f.startswith(("_", ".")) for f in folders[1:]):
+                continue
+            keys = [i for i, f in enumerate(folders) if f.startswith("dt=")]
+            if not keys:
+                plain.add(tuple(folders))
+            elif keys == [len(folders) - 1]:  # files directly in the partition folder
+                partitions.setdefault(tuple(folders[:-1]), set()).add(folders[-1])
+
+    datasets = sorted(set(partitions) | plain)
+    found: dict[tuple[str, ...], Table] = {}
+    for rel in datasets:
+        if any(rel[:i] in partitions or rel[:i] in plain for i in range(1, len(rel))):
+            continue  # inside another table
+        where = lake.uri("/".join(rel))
+        if rel in partitions:
+            if rel[0] in ("curated", "raw") and "/".join(rel[1:]) in snapshots:
+                pattern = f"{where}/{max(partitions[rel])}/*.parquet"
+            else:
+                pattern = f"{where}/dt=*/*.parquet"
+        else:
+            pattern = f"{where}/*.parquet"
+        path = (SPACE, *rel)
+        found[tuple(p.lower() for p in path)] = Table(
+            path, f"read_parquet({_quote(pattern)}, hive_partitioning=true, union_by_name=true)")
     return found
 
 

@@ -24,6 +24,8 @@ _TOKEN = re.compile(
     re.S | re.X,
 )
 READ_KEYWORDS = {"SELECT", "WITH", "VALUES", "FROM"}
+# DuckDB functions that would show how the endpoint reaches the lake (its S3 secret)
+PRIVATE_FUNCTIONS = {"duckdb_secrets", "which_secret", "duckdb_settings", "current_setting"}
 INFO_TABLES = {"tables", "columns", "schemata"}
 
 
@@ -158,6 +160,10 @@ class Dialect:
             raise SQLRefused(
                 f"this endpoint is read-only: {first} statements are not allowed "
                 "(only SELECT/WITH/VALUES queries, SHOW SCHEMAS and DESCRIBE)")
+        private = sorted({t.ident.lower() for t in sig if t.ident is not None}
+                         & PRIVATE_FUNCTIONS)
+        if private:
+            raise SQLRefused(f"{private[0]}() is not available on this endpoint")
         return Statement(sql=self.rewrite(text, default_schema))
 
 

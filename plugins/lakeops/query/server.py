@@ -1,5 +1,5 @@
 """The embedded lakehouse SQL endpoint: Arrow Flight speaking Dremio's dialect, DuckDB
-reading the lake.
+reading the lake (a local folder, or S3/MinIO through httpfs from the installed wheel).
 
 Clients use it exactly as Dremio's own Python examples use Dremio (port 32010):
 
@@ -30,11 +30,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import duckdb
 import pyarrow as pa
 import pyarrow.flight as fl
 
+from lakeops.lake import Lake
 from lakeops.query import catalog
 from lakeops.query.dialect import Dialect, SQLRefused, Statement
 from lakeops.settings import Settings, get_settings
@@ -48,6 +50,10 @@ TICKET_TTL_S = 600
 REFRESH_S = 2.0  # the lake is re-listed at most this often; new partitions show at once
 INFO_VIEWS = {"tables": '"INFORMATION_SCHEMA.TABLES"', "columns": '"INFORMATION_SCHEMA.COLUMNS"',
               "schemata": '"INFORMATION_SCHEMA.SCHEMATA"'}
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 def flight_password(settings: Settings) -> str:
@@ -104,8 +110,9 @@ def _stream(reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
 class LakeSQL:
     """DuckDB over the lake with one view per lake table, refreshed as the lake changes."""
 
-    def __init__(self, lake_root: Path, threads: int | None = None) -> None:
-        self.lake_root = lake_root
+    def __init__(self, lake: Lake, threads: int | None = None,
+                 settings: Settings | None = None) -> None:
+        self.lake = lake
         self.db = duckdb.connect(config={"threads": threads} if threads else {})
         self._lock = threading.Lock()
         self._signature: frozenset[tuple[tuple[str, ...], str]] = frozenset()
@@ -113,13 +120,39 @@ class LakeSQL:
         self.dialect = Dialect({}, INFO_VIEWS)
         self.tables: dict[tuple[str, ...], catalog.Table] = {}
         self._info(())
-        root = str(lake_root.absolute())
+        if not lake.is_local:
+            if settings is None:
+                raise ValueError("an S3 lake needs the settings that reach it")
+            self._reach_s3(settings)
+        root = lake.uri("").rstrip("/")
         self.db.execute(f"SET allowed_directories = ['{root.replace(chr(39), chr(39) * 2)}/']")
         self.db.execute("SET enable_external_access = false")
         self.db.execute("SET autoinstall_known_extensions = false")
         self.db.execute("SET autoload_known_extensions = false")
         self.db.execute("SET lock_configuration = true")
         self.refresh(force=True)
+
+    def _reach_s3(self, settings: Settings) -> None:
+        """httpfs from the installed ``duckdb-extension-httpfs`` wheel (nothing is
+        downloaded) and one S3 secret scoped to the lake."""
+        from duckdb_extensions import import_extension
+
+        ext_dir = settings.home / "duckdb_extensions"
+        ext_dir.mkdir(parents=True, exist_ok=True)
+        self.db.execute(f"SET extension_directory = {_sql_str(str(ext_dir))}")
+        import_extension("httpfs", con=self.db)
+        self.db.execute("LOAD httpfs")
+        options = {"REGION": settings.s3_region, "SCOPE": self.lake.uri("").rstrip("/")}
+        if settings.s3_access_key and settings.s3_secret_key:
+            options["KEY_ID"] = settings.s3_access_key.get_secret_value()
+            options["SECRET"] = settings.s3_secret_key.get_secret_value()
+        endpoint = urlsplit(settings.s3_endpoint) if settings.s3_endpoint else None
+        if endpoint is not None:
+            options["ENDPOINT"] = endpoint.netloc
+            options["URL_STYLE"] = "path"
+        body = ", ".join(f"{k} {_sql_str(v)}" for k, v in options.items())
+        use_ssl = "false" if endpoint is not None and endpoint.scheme == "http" else "true"
+        self.db.execute(f"CREATE SECRET lake (TYPE s3, {body}, USE_SSL {use_ssl})")
 
     def refresh(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -128,7 +161,7 @@ class LakeSQL:
         with self._lock:
             if not force and now - self._refreshed < REFRESH_S:
                 return
-            found = catalog.scan(self.lake_root)
+            found = catalog.scan(self.lake)
             signature = frozenset((k, t.source) for k, t in found.items())
             if signature != self._signature:
                 cur = self.db.cursor()
@@ -399,11 +432,9 @@ class LakehouseFlightServer(fl.FlightServerBase):  # type: ignore[misc]
 
 
 def build_server(settings: Settings, port: int | None = None) -> LakehouseFlightServer:
-    if settings.lake_is_s3:
-        raise SystemExit("the embedded SQL endpoint reads a local-folder lake; with an S3 lake "
-                         "use Dremio (compose profile)")
-    lake_root = Path(settings.lake)
-    lake_root.mkdir(parents=True, exist_ok=True)
+    lake = Lake.from_settings(settings)
+    if lake.is_local:
+        Path(settings.lake).mkdir(parents=True, exist_ok=True)
     host = settings.flight_host or settings.host
     scheme = "grpc+tls" if settings.flight_tls else "grpc+tcp"
     certs = None
@@ -416,7 +447,7 @@ def build_server(settings: Settings, port: int | None = None) -> LakehouseFlight
     pats = {settings.flight_token.get_secret_value(): settings.flight_user} \
         if settings.flight_token else {}
     auth = AuthFactory({settings.flight_user: flight_password(settings)}, tokens, pats)
-    engine = LakeSQL(lake_root)
+    engine = LakeSQL(lake, settings=settings)
     return LakehouseFlightServer(f"{scheme}://{host}:{port or settings.flight_port}",
                                  engine, auth, certs)
 
