@@ -49,11 +49,22 @@ def test_written_profiles_hold_no_secret(tmp_path: Path) -> None:
     assert password == "{{ env_var('LAKEOPS_FLIGHT_PASSWORD') }}"
 
 
-def test_local_target_refuses_an_s3_lake(tmp_path: Path) -> None:
-    settings = Settings(home=tmp_path, lake_uri="s3://bucket/lake")
-    with pytest.raises(ValueError, match="httpfs"):
-        run_dbt(["build"], settings)
-    assert not (tmp_path / "dbt").exists(), "nothing ran"
+def test_local_target_reaches_an_s3_lake_with_no_key_in_the_file(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home", lake_uri="s3://bucket/lake",
+                        s3_endpoint="http://minio:9000", s3_access_key="AKEY",
+                        s3_secret_key="s3cr3t-key")
+    text = (write_profiles(settings) / "profiles.yml").read_text()
+    assert "AKEY" not in text and "s3cr3t-key" not in text
+
+    local = yaml.safe_load(text)["lakeops"]["outputs"]["local"]
+    assert local["extensions"] == ["httpfs"]
+    assert local["config_options"]["extension_directory"] == str(
+        tmp_path / "home" / "duckdb_extensions")
+    [secret] = local["secrets"]
+    assert secret["key_id"] == "{{ env_var('LAKEOPS_S3_ACCESS_KEY') }}"
+    assert secret["secret"] == "{{ env_var('LAKEOPS_S3_SECRET_KEY') }}"
+    assert (secret["type"], secret["scope"], secret["endpoint"], secret["url_style"],
+            secret["use_ssl"]) == ("s3", "s3://bucket/lake", "minio:9000", "path", "false")
 
 
 @pytest.mark.slow

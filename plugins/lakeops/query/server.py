@@ -30,12 +30,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import duckdb
 import pyarrow as pa
 import pyarrow.flight as fl
 
+from lakeops import duckdb_s3
 from lakeops.lake import Lake
 from lakeops.query import catalog
 from lakeops.query.dialect import Dialect, SQLRefused, Statement
@@ -50,10 +50,6 @@ TICKET_TTL_S = 600
 REFRESH_S = 2.0  # the lake is re-listed at most this often; new partitions show at once
 INFO_VIEWS = {"tables": '"INFORMATION_SCHEMA.TABLES"', "columns": '"INFORMATION_SCHEMA.COLUMNS"',
               "schemata": '"INFORMATION_SCHEMA.SCHEMATA"'}
-
-
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def flight_password(settings: Settings) -> str:
@@ -123,7 +119,7 @@ class LakeSQL:
         if not lake.is_local:
             if settings is None:
                 raise ValueError("an S3 lake needs the settings that reach it")
-            self._reach_s3(settings)
+            duckdb_s3.attach_lake(self.db, settings)
         root = lake.uri("").rstrip("/")
         self.db.execute(f"SET allowed_directories = ['{root.replace(chr(39), chr(39) * 2)}/']")
         self.db.execute("SET enable_external_access = false")
@@ -131,28 +127,6 @@ class LakeSQL:
         self.db.execute("SET autoload_known_extensions = false")
         self.db.execute("SET lock_configuration = true")
         self.refresh(force=True)
-
-    def _reach_s3(self, settings: Settings) -> None:
-        """httpfs from the installed ``duckdb-extension-httpfs`` wheel (nothing is
-        downloaded) and one S3 secret scoped to the lake."""
-        from duckdb_extensions import import_extension
-
-        ext_dir = settings.home / "duckdb_extensions"
-        ext_dir.mkdir(parents=True, exist_ok=True)
-        self.db.execute(f"SET extension_directory = {_sql_str(str(ext_dir))}")
-        import_extension("httpfs", con=self.db)
-        self.db.execute("LOAD httpfs")
-        options = {"REGION": settings.s3_region, "SCOPE": self.lake.uri("").rstrip("/")}
-        if settings.s3_access_key and settings.s3_secret_key:
-            options["KEY_ID"] = settings.s3_access_key.get_secret_value()
-            options["SECRET"] = settings.s3_secret_key.get_secret_value()
-        endpoint = urlsplit(settings.s3_endpoint) if settings.s3_endpoint else None
-        if endpoint is not None:
-            options["ENDPOINT"] = endpoint.netloc
-            options["URL_STYLE"] = "path"
-        body = ", ".join(f"{k} {_sql_str(v)}" for k, v in options.items())
-        use_ssl = "false" if endpoint is not None and endpoint.scheme == "http" else "true"
-        self.db.execute(f"CREATE SECRET lake (TYPE s3, {body}, USE_SSL {use_ssl})")
 
     def refresh(self, force: bool = False) -> None:
         now = time.monotonic()

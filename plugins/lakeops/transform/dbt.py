@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 PROJECT = "lakeops"  # the dbt project and its profile
 DREMIO_REST_PORT = 9047
 PASSWORD_ENV = "LAKEOPS_FLIGHT_PASSWORD"
+S3_KEY_ENV = {"key_id": "LAKEOPS_S3_ACCESS_KEY", "secret": "LAKEOPS_S3_SECRET_KEY"}
 DOCS_FILES = ("index.html", "manifest.json", "catalog.json")
 # statuses of a node in run_results.json that fail a run
 FAILED = {"error", "fail", "runtime error"}
@@ -101,12 +102,29 @@ def profiles(settings: Settings) -> dict[str, Any]:
         "dremio_space_folder": "dbt",
         "threads": 2,
     }
+    if settings.lake_is_s3:
+        _reach_s3(local, settings)
     return {
         PROJECT: {
             "target": settings.dbt_target_name,
             "outputs": {"local": local, "dremio": dremio},
         }
     }
+
+
+def _reach_s3(local: dict[str, Any], settings: Settings) -> None:
+    """An S3 lake (MinIO) read and written through httpfs, installed from its wheel into
+    the extension folder beforehand (``install`` then finds it: nothing is downloaded);
+    the keys stay out of the file: dbt reads them from the environment."""
+    from lakeops import duckdb_s3
+
+    local["config_options"] = {"extension_directory": str(duckdb_s3.extension_dir(settings))}
+    local["extensions"] = ["httpfs"]
+    secret = {"type": "s3", "name": "lake", **duckdb_s3.secret_options(settings)}
+    for key, env in S3_KEY_ENV.items():
+        if key in secret:
+            secret[key] = "{{ env_var('" + env + "') }}"
+    local["secrets"] = [secret]
 
 
 def write_profiles(settings: Settings) -> Path:
@@ -125,13 +143,14 @@ def write_profiles(settings: Settings) -> Path:
 
 def _environment(settings: Settings) -> dict[str, str]:
     target = settings.dbt_target_name
-    if target == "local" and settings.lake_is_s3:
-        raise ValueError(
-            f"the local dbt target reads the lake with DuckDB, which needs a local-folder "
-            f"lake; {settings.lake} would need DuckDB's httpfs extension (not installed, and "
-            f"runs download nothing). Use LAKEOPS_DBT_TARGET=dremio for an s3:// lake."
-        )
     env = dict(os.environ)
+    if target == "local" and settings.lake_is_s3:
+        from lakeops import duckdb_s3
+
+        duckdb_s3.install_httpfs(settings)
+        if settings.s3_access_key and settings.s3_secret_key:
+            env[S3_KEY_ENV["key_id"]] = settings.s3_access_key.get_secret_value()
+            env[S3_KEY_ENV["secret"]] = settings.s3_secret_key.get_secret_value()
     env.update(
         LAKEOPS_LAKE=settings.lake if settings.lake_is_s3 else str(Path(settings.lake).absolute()),
         DO_NOT_TRACK="1",
@@ -190,8 +209,8 @@ def _failed_nodes(settings: Settings) -> tuple[list[str], int]:
 def _prepare_marts(settings: Settings) -> None:
     """Create ``<lake>/marts/<model>/`` for every mart: DuckDB's COPY writes a file but
     does not create its folder."""
-    if settings.dbt_target_name != "local":
-        return
+    if settings.dbt_target_name != "local" or settings.lake_is_s3:
+        return  # an S3 object needs no folder
     for name in mart_names(settings):
         (Path(settings.lake) / "marts" / name).mkdir(parents=True, exist_ok=True)
 
