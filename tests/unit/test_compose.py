@@ -28,7 +28,7 @@ from lakeops.query.catalog import SPACE
 from lakeops.services import airflow_admin_password
 from lakeops.settings import Profile, Settings, repo_root
 from lakeops.transform.dbt import profiles
-from lakeops.transform.spark import submit_command, submit_env
+from lakeops.transform.spark import submit, submit_command, submit_env
 
 ROOT = repo_root()
 COMPOSE = ROOT / "docker-compose.yml"
@@ -173,6 +173,12 @@ def test_spark_reads_the_s3_lake_through_s3a_without_keys_on_the_command_line(
     env = submit_env(worker_settings)
     assert env["AWS_ACCESS_KEY_ID"] == "lakeops"
     assert env["AWS_SECRET_ACCESS_KEY"] == secrets["MINIO_ROOT_PASSWORD"]
+
+
+def test_spark_on_an_s3_lake_without_hadoop_aws_says_why(worker_settings: Settings) -> None:
+    # pyspark's wheel ships no hadoop-aws (only the compose image adds it)
+    with pytest.raises(RuntimeError, match="hadoop-aws"):
+        submit("business_features", "2024-10-01", worker_settings)
 
 
 def test_a_local_lake_gets_no_s3a_settings(tmp_path: Path) -> None:

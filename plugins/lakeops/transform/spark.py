@@ -61,7 +61,23 @@ def submit_env(settings: Settings) -> dict[str, str]:
             "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
 
 
+def _check_s3a(settings: Settings) -> None:
+    """Spark reads an S3 lake through s3a, whose jar pyspark's wheel does not ship (and
+    nothing here may download it): say so before Spark fails on the unknown scheme."""
+    if not settings.lake_is_s3:
+        return
+    import pyspark
+
+    jars = Path(pyspark.__file__).parent / "jars"
+    if not any(jars.glob("hadoop-aws-*.jar")):
+        raise RuntimeError(
+            f"Spark reads the S3 lake {settings.lake} through s3a, which needs hadoop-aws in "
+            f"{jars} (the compose image adds it when it is built; pyspark's wheel has none). "
+            f"Use a local-folder lake here, or run the compose profile.")
+
+
 def submit(job: str, interval: str, settings: Settings) -> None:
+    _check_s3a(settings)
     env = submit_env(settings)
     cmd = submit_command(job, interval, settings)
     log.info("spark-submit %s --interval %s (master %s)", job, interval, settings.spark_master)
