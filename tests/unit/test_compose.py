@@ -83,8 +83,10 @@ def test_compose_env_generates_exactly_the_secrets_the_compose_file_requires(
     assert read_env_file(path) == values
 
 
-def test_gitignore_keeps_the_env_file_out() -> None:
+def test_the_env_file_stays_out_of_git_and_of_the_build_context() -> None:
     assert ".env" in (ROOT / ".gitignore").read_text().splitlines()
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert {".env", ".venv", ".lakeops", ".git"} <= set(ignored)
 
 
 def test_the_worker_environment_builds_the_production_settings(
