@@ -1,8 +1,9 @@
 """dbt DAG ``dbt_build``: the dbt project over the lake, one task per model and its tests.
 
 Only wiring lives here; the work is in :mod:`lakeops.transform.dbt` (plain functions the
-CLI and the tests call too). The shape comes from the manifest dbt last wrote
-(``<home>/dbt/target/manifest.json``); reading it is the only work done at parse time.
+CLI and the tests call too). The shape comes from the manifest the last ``dbt parse``
+published (``<home>/dbt/dag-manifest.json``); reading it is the only work done at parse
+time.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ with the last of them). A model waits for its parents' tests, as `dbt build` doe
 failed test stops what is built on it. **dbt_docs** then publishes the dbt docs site to
 `<lake>/reports/dbt_docs/`.
 
-The tasks are rendered from the manifest of dbt's last run (`{manifest}`). Without one the
+The tasks are rendered from the manifest the last `dbt parse` published (`{manifest}`;
+`lakeops up` parses when the project changed). Without one the
 DAG is **dbt_parse** (writes it) → **dbt_build** (the whole project) → **dbt_docs**; the
 next parse of this file shows the per-model tasks. Target: `{target}`.
 """
@@ -62,7 +64,8 @@ def build() -> DAG:
     with DAG(
         dag_id="dbt_build",
         description="dbt models, tests and docs over the curated lake and the features",
-        doc_md=DOC.format(manifest=dbt.manifest_path(settings), target=settings.dbt_target_name),
+        doc_md=DOC.format(manifest=dbt.dag_manifest_path(settings),
+                          target=settings.dbt_target_name),
         schedule=[*CURATED, *FEATURES],
         start_date=START,
         catchup=False,

@@ -476,7 +476,7 @@ def _parse_dbt_project(settings: Settings) -> None:
     changed under a running run would drop that run's tasks)."""
     from lakeops.transform import dbt
 
-    manifest = dbt.manifest_path(settings)
+    manifest = dbt.dag_manifest_path(settings)
     project = settings.dbt_project_dir
     newest = max((f.stat().st_mtime for f in project.rglob("*")
                   if f.is_file() and not f.is_relative_to(project / "target")), default=0.0)

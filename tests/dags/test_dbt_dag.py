@@ -60,7 +60,7 @@ def _model(name: str, *parents: str, folder: str) -> tuple[str, dict]:
 def test_with_manifest_one_task_per_model_and_its_tests(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "home"
-    manifest = home / "dbt" / "target" / "manifest.json"
+    manifest = home / "dbt" / "dag-manifest.json"  # what `dbt parse` published
     manifest.parent.mkdir(parents=True)
     manifest.write_text(json.dumps({"nodes": dict([
         _model("stg_business__orders", folder="staging"),
@@ -95,10 +95,30 @@ def test_with_manifest_one_task_per_model_and_its_tests(
 
 def test_unusable_manifest_falls_back_to_one_build(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    manifest = tmp_path / "home" / "dbt" / "target" / "manifest.json"
+    manifest = tmp_path / "home" / "dbt" / "dag-manifest.json"
     manifest.parent.mkdir(parents=True)
-    manifest.write_text('{"nodes": {"model.lakeops.x": {"resource_type": "mo')  # half written
+    manifest.write_text('{"nodes": {"model.lakeops.x": {"resource_type": "mo')  # damaged
 
     dag = _dag(tmp_path / "home", monkeypatch)
 
     assert {t.task_id for t in dag.tasks} == {"dbt_parse", "dbt_build", "dbt_docs"}
+
+
+def test_a_dbt_task_rewriting_its_manifest_does_not_reshape_the_dag(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every `dbt run` a task starts rewrites target/manifest.json; the DAG processor may
+    read it half written. The DAG is rendered from the copy `dbt parse` published, so a
+    running run keeps its tasks (a reshaped DAG had its tasks "not found" mid-run)."""
+    home = tmp_path / "home"
+    published = home / "dbt" / "dag-manifest.json"
+    published.parent.mkdir(parents=True)
+    published.write_text(json.dumps({"nodes": dict([
+        _model("stg_business__orders", folder="staging")])}))
+    rewriting = home / "dbt" / "target" / "manifest.json"
+    rewriting.parent.mkdir(parents=True)
+    rewriting.write_text('{"nodes": {"model.lakeops.stg_busin')  # a task's dbt mid-write
+
+    dag = _dag(home, monkeypatch)
+
+    assert {t.task_id for t in dag.tasks} == {
+        "run_stg_business__orders", "test_stg_business__orders", "dbt_docs"}

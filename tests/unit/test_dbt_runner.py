@@ -80,6 +80,8 @@ def test_the_dremio_target_is_accepted_by_dbt_dremio(tmp_path: Path) -> None:
 
     manifest = json.loads((tmp_path / "home/dbt/target/manifest.json").read_text())
     assert manifest["metadata"]["adapter_type"] == "dremio"
+    # the parse published the copy the dbt_build DAG is rendered from
+    assert json.loads((tmp_path / "home/dbt/dag-manifest.json").read_text()) == manifest
     orders = manifest["sources"]["source.lakeops.business.orders"]
     assert (orders["database"], orders["schema"]) == ("lakehouse", "curated.business")
     mart = manifest["nodes"]["model.lakeops.business_kpis_daily"]

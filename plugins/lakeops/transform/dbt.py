@@ -67,7 +67,24 @@ def target_dir(settings: Settings) -> Path:
 
 
 def manifest_path(settings: Settings) -> Path:
+    """The manifest dbt rewrites on every invocation (each task's ``dbt run`` too)."""
     return target_dir(settings) / "manifest.json"
+
+
+def dag_manifest_path(settings: Settings) -> Path:
+    """The manifest the ``dbt_build`` DAG is rendered from: a copy published atomically
+    after each ``dbt parse``. The tasks' own dbt runs rewrite ``target/manifest.json``
+    while the DAG processor may be reading; a half-written file there must not change the
+    DAG's shape under a running run."""
+    return dbt_home(settings) / "dag-manifest.json"
+
+
+def _publish_manifest(settings: Settings) -> None:
+    target = dag_manifest_path(settings)
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.copyfile(manifest_path(settings), tmp)
+    json.loads(tmp.read_text())  # whole, or the DAG keeps the shape it has
+    os.replace(tmp, target)
 
 
 def docs_dir(settings: Settings) -> str:
@@ -233,6 +250,8 @@ def run_dbt(args: list[str], settings: Settings) -> None:
             for line in proc.stdout or ():  # dbt's log, as it goes
                 log.info("%s", line.rstrip())
                 tail.append(line.rstrip())
+        if proc.returncode == 0 and args[:1] == ["parse"]:
+            _publish_manifest(settings)  # still under the lock: no dbt writes meanwhile
         if proc.returncode != 0:
             nodes, skipped = _failed_nodes(settings)
             detail = (f"failing nodes: {', '.join(nodes)}; {skipped} skipped after them"
@@ -302,9 +321,10 @@ class ModelStep:
 
 
 def manifest(settings: Settings) -> dict[str, Any] | None:
-    """The last manifest dbt wrote, or ``None`` when there is none (or it is unreadable)."""
+    """The manifest the last ``dbt parse`` published, or ``None`` when there is none (or
+    it is unreadable)."""
     try:
-        data: dict[str, Any] = json.loads(manifest_path(settings).read_text())
+        data: dict[str, Any] = json.loads(dag_manifest_path(settings).read_text())
     except (OSError, ValueError):
         return None
     return data
@@ -371,8 +391,8 @@ def plan(data: dict[str, Any]) -> list[ModelStep]:
 
 
 def planned_steps(settings: Settings) -> list[ModelStep] | None:
-    """The plan of the last manifest dbt wrote; ``None`` when there is no usable one (not
-    parsed yet, half written, from an incompatible dbt), so a DAG can fall back to one
+    """The plan of the manifest the last ``dbt parse`` published; ``None`` when there is no
+    usable one (not parsed yet, from an incompatible dbt), so a DAG can fall back to one
     ``dbt build``."""
     data = manifest(settings)
     if data is None:
@@ -380,7 +400,7 @@ def planned_steps(settings: Settings) -> list[ModelStep] | None:
     try:
         return plan(data) or None
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        log.warning("ignoring unusable dbt manifest %s: %s", manifest_path(settings), exc)
+        log.warning("ignoring unusable dbt manifest %s: %s", dag_manifest_path(settings), exc)
         return None
 
 
