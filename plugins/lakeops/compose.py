@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import os
 import re
 import secrets as _secrets
 import subprocess
@@ -31,6 +30,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from lakeops.query.catalog import SPACE as DREMIO_SOURCE
+from lakeops.secrets import write_private
 from lakeops.settings import Settings
 from lakeops.transform.dbt import DREMIO_REST_PORT
 
@@ -87,12 +87,7 @@ def write_env_file(path: Path) -> list[str]:
         "# Keep this file out of version control; docker compose reads it.",
     ]
     lines += [f"{name}={SECRETS[name]()}" for name in added]
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write("\n".join(lines) + "\n")
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    write_private(path, "\n".join(lines) + "\n")
     return added
 
 

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import duckdb
 
+from lakeops.query.catalog import sql_literal
 from lakeops.settings import Settings
 
 
@@ -44,14 +45,11 @@ def secret_options(settings: Settings) -> dict[str, str]:
     return options
 
 
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def attach_lake(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """Load httpfs into ``con`` (installed first if needed) and create the lake's secret."""
     folder = install_httpfs(settings)
-    con.execute(f"SET extension_directory = {_sql_str(str(folder))}")
+    con.execute(f"SET extension_directory = {sql_literal(str(folder))}")
     con.execute("LOAD httpfs")
-    body = ", ".join(f"{k.upper()} {_sql_str(v)}" for k, v in secret_options(settings).items())
+    body = ", ".join(f"{k.upper()} {sql_literal(v)}"
+                     for k, v in secret_options(settings).items())
     con.execute(f"CREATE SECRET lake (TYPE s3, {body})")

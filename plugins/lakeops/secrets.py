@@ -41,6 +41,17 @@ def get_secret(settings: Settings, name: str, *, nbytes: int = 24) -> str:
     return path.read_text().strip()
 
 
+def write_private(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in one step, readable by its owner only (mode 0600
+    from the moment the bytes exist)."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.chmod(tmp, 0o600)  # an older tmp file may have had another mode
+    os.replace(tmp, path)
+
+
 def pii_key(settings: Settings) -> bytes:
     """Key of the keyed hash that pseudonymizes PII (HMAC-SHA256)."""
     return get_secret(settings, "pii-hmac-key", nbytes=32).encode()

@@ -45,7 +45,7 @@ import psutil
 from pydantic import SecretStr
 
 from lakeops.locking import file_lock
-from lakeops.secrets import get_secret
+from lakeops.secrets import get_secret, write_private
 from lakeops.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -429,13 +429,8 @@ def _start(settings: Settings, spec: _Spec) -> _Record:
 
 def write_passwords_file(settings: Settings) -> None:
     """Pin the Simple auth manager's admin password to our generated secret."""
-    path = settings.airflow_home / _PASSWORDS_FILE
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump({settings.airflow_admin_user: airflow_admin_password(settings)}, fh)
-        fh.write("\n")
-    os.replace(tmp, path)
+    write_private(settings.airflow_home / _PASSWORDS_FILE, json.dumps(
+        {settings.airflow_admin_user: airflow_admin_password(settings)}) + "\n")
 
 
 def _prepare_airflow(settings: Settings, deadline: float) -> None:

@@ -50,8 +50,9 @@ def _snapshot_datasets() -> set[str]:
     return out
 
 
-def _quote(path: str) -> str:
-    return "'" + path.replace("'", "''") + "'"
+def sql_literal(value: str) -> str:
+    """``value`` as a DuckDB string literal."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def scan(lake: Lake) -> dict[tuple[str, ...], Table]:
@@ -75,10 +76,10 @@ def scan(lake: Lake) -> dict[tuple[str, ...], Table]:
             elif keys == [len(folders) - 1]:  # files directly in the partition folder
                 partitions.setdefault(tuple(folders[:-1]), set()).add(folders[-1])
 
-    datasets = sorted(set(partitions) | plain)
+    datasets = set(partitions) | plain
     found: dict[tuple[str, ...], Table] = {}
-    for rel in datasets:
-        if any(rel[:i] in partitions or rel[:i] in plain for i in range(1, len(rel))):
+    for rel in sorted(datasets):
+        if any(rel[:i] in datasets for i in range(1, len(rel))):
             continue  # inside another table
         where = lake.uri("/".join(rel))
         if rel in partitions:
@@ -90,7 +91,8 @@ def scan(lake: Lake) -> dict[tuple[str, ...], Table]:
             pattern = f"{where}/*.parquet"
         path = (SPACE, *rel)
         found[tuple(p.lower() for p in path)] = Table(
-            path, f"read_parquet({_quote(pattern)}, hive_partitioning=true, union_by_name=true)")
+            path, f"read_parquet({sql_literal(pattern)}, hive_partitioning=true, "
+                  "union_by_name=true)")
     return found
 
 

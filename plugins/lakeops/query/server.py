@@ -106,9 +106,8 @@ def _stream(reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
 class LakeSQL:
     """DuckDB over the lake with one view per lake table, refreshed as the lake changes."""
 
-    def __init__(self, lake: Lake, threads: int | None = None,
-                 settings: Settings | None = None) -> None:
-        self.lake = lake
+    def __init__(self, settings: Settings, threads: int | None = None) -> None:
+        self.lake = lake = Lake.from_settings(settings)
         self.db = duckdb.connect(config={"threads": threads} if threads else {})
         self._lock = threading.Lock()
         self._signature: frozenset[tuple[tuple[str, ...], str]] = frozenset()
@@ -117,11 +116,9 @@ class LakeSQL:
         self.tables: dict[tuple[str, ...], catalog.Table] = {}
         self._info(())
         if not lake.is_local:
-            if settings is None:
-                raise ValueError("an S3 lake needs the settings that reach it")
             duckdb_s3.attach_lake(self.db, settings)
         root = lake.uri("").rstrip("/")
-        self.db.execute(f"SET allowed_directories = ['{root.replace(chr(39), chr(39) * 2)}/']")
+        self.db.execute(f"SET allowed_directories = [{catalog.sql_literal(root + '/')}]")
         self.db.execute("SET enable_external_access = false")
         self.db.execute("SET autoinstall_known_extensions = false")
         self.db.execute("SET autoload_known_extensions = false")
@@ -406,8 +403,7 @@ class LakehouseFlightServer(fl.FlightServerBase):  # type: ignore[misc]
 
 
 def build_server(settings: Settings, port: int | None = None) -> LakehouseFlightServer:
-    lake = Lake.from_settings(settings)
-    if lake.is_local:
+    if not settings.lake_is_s3:
         Path(settings.lake).mkdir(parents=True, exist_ok=True)
     host = settings.flight_host or settings.host
     scheme = "grpc+tls" if settings.flight_tls else "grpc+tcp"
@@ -421,7 +417,7 @@ def build_server(settings: Settings, port: int | None = None) -> LakehouseFlight
     pats = {settings.flight_token.get_secret_value(): settings.flight_user} \
         if settings.flight_token else {}
     auth = AuthFactory({settings.flight_user: flight_password(settings)}, tokens, pats)
-    engine = LakeSQL(lake, settings=settings)
+    engine = LakeSQL(settings)
     return LakehouseFlightServer(f"{scheme}://{host}:{port or settings.flight_port}",
                                  engine, auth, certs)
 

@@ -36,6 +36,7 @@ import yaml
 
 from lakeops.locking import file_lock
 from lakeops.query.catalog import SPACE
+from lakeops.secrets import write_private
 from lakeops.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -148,13 +149,7 @@ def write_profiles(settings: Settings) -> Path:
     """Write ``<home>/dbt/profiles.yml`` (mode 0600, no secret in it); return the folder."""
     folder = dbt_home(settings)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "profiles.yml"
-    tmp = path.with_suffix(".yml.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        yaml.safe_dump(profiles(settings), fh, sort_keys=False)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    write_private(folder / "profiles.yml", yaml.safe_dump(profiles(settings), sort_keys=False))
     return folder
 
 
