@@ -16,7 +16,12 @@ Contenders, each in a fresh process, over that lake:
   materializations);
 * ``models' and tests' SQL, plain DuckDB`` - the floor plus every data test's query;
 * ``dbt build`` - ``lakeops dbt build``: models, data tests and unit tests, as the
-  ``dbt_build`` DAG's fallback and the CI run it.
+  ``dbt_build`` DAG's fallback and the CI run it;
+* ``dbt_build DAG, <mode>`` - the ``dbt_build`` DAG (astronomer-cosmos) run through Airflow
+  with ``dag.test()`` (Airflow's in-process DAG runner: every task runs for real, one at a
+  time, in one process; no scheduler, no task start-up): once in ``ExecutionMode.WATCHER``
+  (one ``dbt build``, the model tasks follow it) and once in ``ExecutionMode.LOCAL`` (a
+  dbt invocation per task, in-process). Their floor is ``dbt build``.
 
 The figures are ratios against the floor. Both paths must write the same rows to each mart.
 """
@@ -38,6 +43,8 @@ FULL_DAYS = 269
 FEATURE_EVERY = 28  # days between feature partitions
 SEED = 11
 COMPILED = "compiled-manifest.json"
+DAG_FILE = Path(__file__).resolve().parents[1] / "dags" / "dbt_build.py"
+DAG_MODES = ("watcher", "local")
 
 
 def _settings(work: Path):  # type: ignore[no-untyped-def]
@@ -84,8 +91,9 @@ def feature_intervals(days: int) -> list[str]:
 
 def prepare(work: Path, scale: float, days: int) -> None:
     """The full-scale curated lake, its features and the compiled dbt project (kept)."""
+    from lakeops.datasets import FEATURE_JOBS
     from lakeops.transform import dbt
-    from lakeops.transform.features import OUTPUTS, run_job, spark_session
+    from lakeops.transform.features import run_jobs, spark_session
 
     marker = work / "prepared.json"
     wanted = {"scale": scale, "days": days, "seed": SEED}
@@ -99,11 +107,10 @@ def prepare(work: Path, scale: float, days: int) -> None:
             print(f"curated {domain}: {rows:,} rows over {days} days in "
                   f"{time.perf_counter() - t0:.0f}s")
         t0 = time.perf_counter()
-        spark = spark_session(settings, "lakeops-bench-features")
+        spark = spark_session(settings, "lakeops-bench-features")  # one JVM for all jobs
         try:
-            for job in OUTPUTS:
-                for interval in feature_intervals(days):
-                    run_job(job, interval, settings, spark)
+            for job in FEATURE_JOBS.values():
+                run_jobs(job.job, feature_intervals(days), settings, spark)
         finally:
             spark.stop()
         print(f"features at {len(feature_intervals(days))} intervals in "
@@ -189,12 +196,58 @@ def _dbt(work: str, command: str) -> int:
     return sum(mart_rows(Path(settings.lake) / "marts").values())
 
 
+def airflow_env(work: Path) -> dict[str, str]:
+    """A scratch Airflow (its own SQLite metadata DB) over this repository's DAGs."""
+    return {
+        "LAKEOPS_HOME": str(work),
+        "AIRFLOW_HOME": str(work / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAG_FILE.parent),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+    }
+
+
+def prepare_dag_runs(work: Path) -> None:
+    """The metadata DB and the manifest the DAG is rendered from (``dbt parse``)."""
+    import os
+    import subprocess
+
+    from lakeops.transform import dbt
+
+    env = {**os.environ, **airflow_env(work)}
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    dbt.parse(_settings(work))
+
+
+def _dag_test(work: str, mode: str) -> None:
+    """Render the DAG in ``mode`` (not timed), then time one ``dag.test()`` of it."""
+    import runpy
+
+    import airflow  # noqa: F401  (before cosmos: Airflow's plugins import it half-way)
+    from cosmos import ExecutionMode
+
+    dag = runpy.run_path(str(DAG_FILE))["build"](ExecutionMode(mode))
+
+    def run() -> int:
+        result = dag.test()
+        if str(result.state) != "success":
+            failed = [ti.task_id for ti in result.get_task_instances()
+                      if str(ti.state) != "success"]
+            raise RuntimeError(f"dbt_build ({mode}) {result.state}: {failed}")
+        return sum(mart_rows(Path(_settings(Path(work)).lake) / "marts").values())
+
+    timed(run)
+
+
 def child(kind: str, work: str, *rest: str) -> None:
     import duckdb  # noqa: F401  (imports are not the work measured)
 
     import lakeops.transform.dbt  # noqa: F401
 
-    if kind == "dbt":
+    if kind == "dag":
+        _dag_test(work, rest[0])
+    elif kind == "dbt":
         timed(_dbt, work, rest[0])
     else:
         timed(_plain_duckdb, work, rest[0], kind == "floor-build")
@@ -213,12 +266,19 @@ def main(work: Path, scale: float = 1.0, days: int = FULL_DAYS) -> dict:
     ours = mart_rows(Path(_settings(work).lake) / "marts")
     theirs = mart_rows(floor_out)
     assert ours == theirs, f"dbt and the plain SQL wrote different marts: {ours} vs {theirs}"
+    prepare_dag_runs(work)
+    dag_runs = [measure(f"dbt_build DAG, {mode}", mod, "dag", str(work), mode,
+                        env=airflow_env(work)) for mode in DAG_MODES]
+    for run in dag_runs:
+        assert run.rows == results[-1].rows, f"{run.name} wrote other marts than dbt build"
     floor, run, floor_build, build = results
     return report(
         f"dbt build at scale {scale} over {days} days ({sum(ours.values()):,} mart rows)",
-        results, floor.name,
+        [*results, *dag_runs], floor.name,
         {"dbt run / models' SQL time": f"{run.seconds / floor.seconds:.2f}",
          "dbt build / models' and tests' SQL time": f"{build.seconds / floor_build.seconds:.2f}",
+         **{f"{r.name} (dag.test) / dbt build time (target <= 2)":
+            f"{r.seconds / build.seconds:.2f}" for r in dag_runs},
          "mart rows": ", ".join(f"{k} {v:,}" for k, v in ours.items())},
     )
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, task
+from airflow.sdk import DAG, CronDataIntervalTimetable, task
 
-from lakeops import ingest, validate
+from lakeops import datasets, ingest, validate
 from lakeops.contracts import TABLES, get_contract
 from lakeops.settings import get_settings
 
@@ -87,8 +87,7 @@ def build(source: str) -> DAG:
             )
             published[table] = task(
                 task_id=f"publish_{table}",
-                outlets=[Asset(name=f"curated.{source}.{table}",
-                               uri=validate.curated_asset_uri(source, table))],
+                outlets=[datasets.curated(source, table).asset()],
             )(validate.publish_table)(source=source, table=table, interval=INTERVAL)
             contract = get_contract(source, table)
             # cross-table rules read today's delivery of their tables; foreign keys read

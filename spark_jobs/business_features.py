@@ -1,5 +1,6 @@
 """spark-submit entry point:
-`spark-submit spark_jobs/business_features.py --interval YYYY-MM-DD`."""
+`spark-submit spark_jobs/business_features.py --interval YYYY-MM-DD [--interval ...]`
+(or `--intervals D1,D2`): every interval in one session, oldest first."""
 
 from lakeops.transform.features import main
 

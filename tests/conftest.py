@@ -25,6 +25,11 @@ if "AIRFLOW_HOME" not in os.environ:
     os.environ["AIRFLOW_HOME"] = _airflow_home
     atexit.register(shutil.rmtree, _airflow_home, ignore_errors=True)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+# no library sends usage reports from a test run (Cosmos, dbt, GX)
+for _name, _value in {"DO_NOT_TRACK": "1", "SCARF_NO_ANALYTICS": "true",
+                      "GX_ANALYTICS_ENABLED": "false",
+                      "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False"}.items():
+    os.environ.setdefault(_name, _value)
 # py4j logs its shutdown at INFO after pytest has closed the captured streams
 logging.getLogger("py4j").setLevel(logging.WARNING)
 

@@ -18,11 +18,21 @@ Domain = Annotated[str, typer.Option("--domain", "-d", help="education | busines
 
 
 def _print_statuses(statuses: list) -> None:  # type: ignore[type-arg]
-    typer.echo(f"{'service':<24}{'pid':>8}  {'port':>6}  {'health':<8} url / detail")
+    typer.echo(f"{'service':<24}{'pid':>8}  {'port':>6}  {'health':<8}{'uptime':>9}"
+               f"{'restarts':>9}  url / detail")
     for s in statuses:
         health = "healthy" if s.healthy else "DOWN"
-        typer.echo(f"{s.name:<24}{s.pid or '-':>8}  {s.port or '-':>6}  {health:<8} "
+        typer.echo(f"{s.name:<24}{s.pid or '-':>8}  {s.port or '-':>6}  {health:<8}"
+                   f"{_duration(s.uptime_s):>9}{s.restarts:>9}  "
                    f"{s.url or ''} {s.detail or ''}".rstrip())
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
 @app.command()
@@ -38,7 +48,7 @@ def up(timeout: Annotated[float, typer.Option(help="seconds to wait for health")
 
 @app.command()
 def down() -> None:
-    """Stop every process `lakeops up` started, children first."""
+    """Stop every service, then supervisord; nothing of theirs is left running."""
     from lakeops import services
 
     stopped = services.down(get_settings())
@@ -47,7 +57,7 @@ def down() -> None:
 
 @app.command()
 def status() -> None:
-    """Each service with its pid, port and health."""
+    """Each service with its pid, port, health, uptime and restarts since `lakeops up`."""
     from lakeops import services
 
     statuses = services.status(get_settings())
@@ -57,19 +67,15 @@ def status() -> None:
 
 
 def _print_access(settings) -> None:  # type: ignore[no-untyped-def]
-    from lakeops.secrets import get_secret
+    """One row per service entry with a title (URL, credentials), then the folders."""
+    from lakeops.services.specs import access_rows
 
     typer.echo("")
-    typer.echo(f"Airflow UI   {settings.airflow_url}  user {settings.airflow_admin_user}  "
-               f"password {get_secret(settings, 'airflow-admin-password')}")
-    typer.echo(f"MLflow       {settings.mlflow_url}")
-    typer.echo(f"Docs site    {settings.docs_url}")
-    typer.echo(f"SQL (Flight) grpc+tcp://{settings.flight_host or settings.host}:"
-               f"{settings.flight_port}  user {settings.flight_user}  password "
-               + (get_secret(settings, 'flight-password') if settings.flight_password is None
-                  else "(LAKEOPS_FLIGHT_PASSWORD)"))
-    typer.echo(f"Lake         {settings.lake}")
-    typer.echo(f"State folder {settings.home}  (secrets in {settings.secrets_dir})")
+    for title, url, login in access_rows(settings):
+        typer.echo(f"{title:<13}{url}  {login}".rstrip())
+    typer.echo(f"{'Lake':<13}{settings.lake}")
+    typer.echo(f"{'State folder':<13}{settings.home}  (secrets in {settings.secrets_dir}, "
+               f"logs in {settings.log_dir})")
 
 
 @app.command()
@@ -158,15 +164,17 @@ def demo(
 @app.command()
 def features(
     source: Domain,
-    interval: Annotated[str, typer.Option(help="data interval day, YYYY-MM-DD")],
+    interval: Annotated[list[str], typer.Option(
+        help="data interval day, YYYY-MM-DD; repeat it for several days")],
 ) -> None:
-    """Run a source's Spark feature job for one interval with spark-submit (no Airflow)."""
+    """Run a source's Spark feature job with spark-submit (no Airflow): one spark-submit
+    for all the intervals given, computed oldest first, each partition replaced on its
+    own."""
+    from lakeops.datasets import feature_job
     from lakeops.transform import spark
-    from lakeops.transform.features import OUTPUTS
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    job = next(j for j, (src, _) in OUTPUTS.items() if src == source)
-    spark.submit(job, interval, get_settings())
+    spark.submit(feature_job(source).job, interval, get_settings())
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -251,6 +259,18 @@ def compose_init() -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     init(get_settings())
+
+
+@app.command("check-dags")
+def check_dags() -> None:
+    """Parse each DAG file in a fresh interpreter, as Airflow's dag-processor does: its
+    parse time, its DAGs, and any heavy library it loads at parse time (exit 1 if so)."""
+    from lakeops.dag_checks import check_folder, table
+
+    reports = check_folder(get_settings().dags_folder)
+    typer.echo(table(reports))
+    if not all(r.ok for r in reports):
+        raise typer.Exit(1)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -25,10 +25,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
+from lakeops.object_store import ObjectStore
 from lakeops.query.catalog import SPACE as DREMIO_SOURCE
 from lakeops.secrets import write_private
 from lakeops.settings import Settings
@@ -107,12 +107,12 @@ def dremio_source(settings: Settings) -> dict[str, Any]:
     ``lakehouse`` like the embedded endpoint's catalog; folders of Parquet files become
     tables when first queried."""
     bucket, prefix = _bucket_and_prefix(settings)
-    endpoint = urlsplit(settings.s3_endpoint or "https://s3.amazonaws.com")
-    if settings.s3_access_key is None or settings.s3_secret_key is None:
+    store = ObjectStore.from_settings(settings)
+    if not store.has_keys:
         raise ValueError("Dremio's lake source needs LAKEOPS_S3_ACCESS_KEY and "
                          "LAKEOPS_S3_SECRET_KEY")
     properties = [
-        {"name": "fs.s3a.endpoint", "value": endpoint.netloc},
+        {"name": "fs.s3a.endpoint", "value": store.host or "s3.amazonaws.com"},
         {"name": "fs.s3a.path.style.access", "value": "true"},
         {"name": "dremio.s3.compat", "value": "true"},
     ]
@@ -122,9 +122,9 @@ def dremio_source(settings: Settings) -> dict[str, Any]:
         "type": "S3",
         "config": {
             "credentialType": "ACCESS_KEY",
-            "accessKey": settings.s3_access_key.get_secret_value(),
-            "accessSecret": settings.s3_secret_key.get_secret_value(),
-            "secure": endpoint.scheme == "https",
+            "accessKey": store.access_key,
+            "accessSecret": store.secret_key,
+            "secure": store.secure,
             "compatibilityMode": True,  # MinIO, not AWS
             "rootPath": "/" + "/".join(p for p in (bucket, prefix) if p),
             "whitelistedBuckets": [bucket],
@@ -197,12 +197,7 @@ def create_bucket(settings: Settings) -> None:
     import boto3
 
     bucket, _ = _bucket_and_prefix(settings)
-    client = boto3.client(
-        "s3", endpoint_url=settings.s3_endpoint, region_name=settings.s3_region,
-        aws_access_key_id=settings.s3_access_key.get_secret_value()
-        if settings.s3_access_key else None,
-        aws_secret_access_key=settings.s3_secret_key.get_secret_value()
-        if settings.s3_secret_key else None)
+    client = boto3.client("s3", **ObjectStore.from_settings(settings).boto3_options())
     existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
     if bucket not in existing:
         client.create_bucket(Bucket=bucket)

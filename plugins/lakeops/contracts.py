@@ -11,27 +11,38 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lakeops.settings import repo_root
 
+if TYPE_CHECKING:  # pyarrow is imported where a schema is built: DAG files load contracts
+    import pyarrow as pa
+
 SOURCES = ("education", "business")
 
-# Logical type -> (Arrow type, DuckDB type). Dremio's names come with the SQL endpoint.
-TYPES: dict[str, tuple[pa.DataType, str]] = {
-    "string": (pa.string(), "VARCHAR"),
-    "int32": (pa.int32(), "INTEGER"),
-    "int64": (pa.int64(), "BIGINT"),
-    "float64": (pa.float64(), "DOUBLE"),
-    "decimal": (pa.decimal128(12, 2), "DECIMAL(12,2)"),
-    "bool": (pa.bool_(), "BOOLEAN"),
-    "date": (pa.date32(), "DATE"),
-    "timestamp": (pa.timestamp("us"), "TIMESTAMP"),
+# Logical type -> (Arrow type factory and its arguments, DuckDB type). Dremio's names come
+# with the SQL endpoint.
+TYPES: dict[str, tuple[tuple[str, tuple[Any, ...]], str]] = {
+    "string": (("string", ()), "VARCHAR"),
+    "int32": (("int32", ()), "INTEGER"),
+    "int64": (("int64", ()), "BIGINT"),
+    "float64": (("float64", ()), "DOUBLE"),
+    "decimal": (("decimal128", (12, 2)), "DECIMAL(12,2)"),
+    "bool": (("bool_", ()), "BOOLEAN"),
+    "date": (("date32", ()), "DATE"),
+    "timestamp": (("timestamp", ("us",)), "TIMESTAMP"),
 }
+
+
+def arrow_type(logical: str) -> pa.DataType:
+    """The Arrow type of a contract's logical type name."""
+    import pyarrow as pa
+
+    factory, args = TYPES[logical][0]
+    return getattr(pa, factory)(*args)
 
 
 class Format(StrEnum):
@@ -79,7 +90,7 @@ class Column(BaseModel):
 
     @property
     def arrow_type(self) -> pa.DataType:
-        return TYPES[self.type][0]
+        return arrow_type(self.type)
 
     @property
     def duckdb_type(self) -> str:
@@ -97,9 +108,9 @@ class Column(BaseModel):
     @property
     def lake_arrow_type(self) -> pa.DataType:
         if self.pii_action is PiiAction.HASH:
-            return pa.string()
+            return arrow_type("string")
         if self.pii_action is PiiAction.YEAR:
-            return pa.int32()
+            return arrow_type("int32")
         return self.arrow_type
 
 
@@ -167,10 +178,14 @@ class Contract(BaseModel):
 
     def delivery_schema(self) -> pa.Schema:
         """Schema as delivered (before pseudonymization)."""
+        import pyarrow as pa
+
         return pa.schema([pa.field(c.name, c.arrow_type, c.nullable) for c in self.columns])
 
     def lake_schema(self) -> pa.Schema:
         """Schema of the ``raw/`` table: PII hashed, generalized or dropped."""
+        import pyarrow as pa
+
         return pa.schema(
             [
                 pa.field(c.lake_name, c.lake_arrow_type, c.nullable)

@@ -3,88 +3,130 @@ the data-driven chain the publications start: the Spark feature DAGs, then dbt."
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-import httpx
+import tenacity
 
+from lakeops import datasets
 from lakeops.contracts import TABLES
 from lakeops.lake import Lake
-from lakeops.settings import Settings
+from lakeops.settings import Settings, repo_root
 
 TERMINAL = {"success", "failed"}
-FEATURE_DAGS = {"features_education": "education/student_week",
-                "features_business": "business/customer_day"}
+FEATURE_DAGS = {f"features_{source}": ds.dataset for source, ds in datasets.FEATURES.items()}
 DBT_DAG = "dbt_build"
-SETTLE_S = 15  # a DAG counts as settled once no run of it has been active for this long
+SETTLE_S = 6  # a DAG counts as settled once no run of it has been active for this long
+TIMINGS = repo_root() / "benchmarks" / "results" / "make_run.json"
 
 
-def _api(settings: Settings, method: str, path: str, json: Any = None) -> Any:
-    from lakeops.services import airflow_api
+def _airflow(settings: Settings) -> Any:
+    """An ``ApiClient`` (apache-airflow-client) of the running Airflow, as the admin."""
+    from lakeops.services import airflow_client
 
-    return airflow_api(settings, method, path, json=json)
+    return airflow_client(settings)
+
+
+def _dicts(models: list[Any]) -> list[dict[str, Any]]:
+    return [m.model_dump(mode="json", by_alias=True) for m in models]
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+
+
+def unpause(settings: Settings, dag_id: str) -> None:
+    from airflow_client.client import DAGApi, DAGPatchBody
+
+    from lakeops.services import retry_busy
+
+    with _airflow(settings) as client:
+        retry_busy(DAGApi(client).patch_dag, dag_id, DAGPatchBody(is_paused=False))
 
 
 def wait_for_dag(settings: Settings, dag_id: str, timeout: float = 180) -> None:
     """Until the dag-processor has parsed the DAG and the API knows it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            _api(settings, "GET", f"/api/v2/dags/{dag_id}")
-            return
-        except Exception:  # noqa: BLE001 - not parsed yet
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"Airflow did not load DAG {dag_id} within {timeout:.0f}s; "
-                                   f"see {settings.log_dir}/airflow-dag-processor.log") from None
-            time.sleep(2)
+    from airflow_client.client import DAGApi
+
+    def get_dag() -> None:
+        with _airflow(settings) as client:
+            DAGApi(client).get_dag(dag_id)
+
+    try:  # any error: not parsed yet
+        tenacity.Retrying(stop=tenacity.stop_after_delay(timeout),
+                          wait=tenacity.wait_fixed(2))(get_dag)
+    except tenacity.RetryError:
+        raise TimeoutError(f"Airflow did not load DAG {dag_id} within {timeout:.0f}s; "
+                           f"see {settings.log_dir}/airflow-dag-processor.log") from None
+
+
+def _running_backfill(exc: BaseException) -> bool:
+    from airflow_client.client.exceptions import ApiException
+
+    return (isinstance(exc, ApiException) and exc.status == 409
+            and "already a running backfill" in str(exc.body))
 
 
 def backfill(settings: Settings, dag_id: str, start: date, days: int) -> dict[str, Any]:
     """Ask the scheduler (REST API) to run ``dag_id`` for each daily interval, re-running
-    completed ones, so a re-run of the demo replaces rather than duplicates."""
-    _api(settings, "PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
-    end = start + timedelta(days=days - 1)
-    body = {
-        "dag_id": dag_id,
-        "from_date": f"{start.isoformat()}T00:00:00Z",
-        "to_date": f"{end.isoformat()}T00:00:00Z",
-        "reprocess_behavior": "completed",
-        "max_active_runs": 1,
-    }
-    # On the embedded SQLite metadata DB Airflow answers 503 "Database is locked" (or a 500
-    # "Database error" from its audit log) while the scheduler writes; safe to repeat.
-    for attempt in range(30):
-        try:
-            result: dict[str, Any] = _api(settings, "POST", "/api/v2/backfills", json=body)
-            return result
-        except httpx.HTTPStatusError as exc:
-            conflict = exc.response.status_code == 409
-            if conflict and "already a running backfill" in exc.response.text:
-                _cancel_backfills(settings, dag_id)  # an earlier, interrupted demo's
-            elif attempt == 29 or not (exc.response.status_code == 503 or (
-                    exc.response.status_code == 500 and "Database" in exc.response.text)):
+    completed ones, so a re-run of the demo replaces rather than duplicates.
+
+    The backfill is created while the DAG is still paused, then the DAG is unpaused: its
+    runs exist by then, so the scheduler does not add a scheduled run of the latest
+    interval beside the backfill's own (``catchup=False`` would; the two then processed
+    one interval twice at once, and on SQLite once crashed the scheduler with a
+    ``StaleDataError`` on ``dag_run``)."""
+    from airflow_client.client import BackfillApi, BackfillPostBody, ReprocessBehavior
+
+    from lakeops.services.api import db_busy
+
+    body = BackfillPostBody(
+        dag_id=dag_id, from_date=_midnight(start),
+        to_date=_midnight(start + timedelta(days=days - 1)),
+        reprocess_behavior=ReprocessBehavior.COMPLETED, max_active_runs=1,
+    )
+    with _airflow(settings) as client:
+        api = BackfillApi(client)
+
+        def create() -> Any:
+            try:
+                return api.create_backfill(body)
+            except Exception as exc:
+                if _running_backfill(exc):
+                    _cancel_backfills(api, dag_id)  # an earlier, interrupted demo's
                 raise
-            time.sleep(2)
-    raise AssertionError("unreachable")
+
+        # On the embedded SQLite metadata DB Airflow answers 503 "Database is locked" (or
+        # a 500 "Database error" from its audit log) while the scheduler writes; safe to
+        # repeat.
+        result = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(lambda e: db_busy(e) or _running_backfill(e)),
+            wait=tenacity.wait_fixed(2), stop=tenacity.stop_after_attempt(30), reraise=True,
+        )(create)
+    unpause(settings, dag_id)
+    return dict(result.model_dump(mode="json", by_alias=True))
 
 
-def _cancel_backfills(settings: Settings, dag_id: str) -> None:
-    listing = _api(settings, "GET", f"/api/v2/backfills?dag_id={dag_id}&limit=100")
-    for b in listing.get("backfills", []):
-        if not b.get("completed_at"):
-            _api(settings, "PUT", f"/api/v2/backfills/{b['id']}/cancel")
+def _cancel_backfills(api: Any, dag_id: str) -> None:
+    for b in api.list_backfills(dag_id, limit=100).backfills:
+        if not b.completed_at:
+            api.cancel_backfill(b.id)
 
 
 def dag_runs(settings: Settings, dag_id: str, start: date, days: int) -> list[dict[str, Any]]:
+    from airflow_client.client import DagRunApi
+
     end = start + timedelta(days=days - 1)
-    body = _api(
-        settings, "GET",
-        f"/api/v2/dags/{dag_id}/dagRuns?logical_date_gte={start.isoformat()}T00:00:00Z"
-        f"&logical_date_lte={end.isoformat()}T00:00:00Z&limit=100",
-    )
-    return list(body.get("dag_runs", []))
+    with _airflow(settings) as client:
+        runs = DagRunApi(client).get_dag_runs(
+            dag_id, logical_date_gte=_midnight(start), logical_date_lte=_midnight(end),
+            limit=100)
+    return _dicts(runs.dag_runs)
 
 
 def wait_for_runs(settings: Settings, dag_id: str, start: date, days: int, timeout: float,
@@ -128,9 +170,34 @@ def landed_report(settings: Settings, start: date, days: int) -> str:
 
 
 def _runs_since(settings: Settings, dag_id: str, since: datetime) -> list[dict[str, Any]]:
-    body = _api(settings, "GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=100"
-                f"&run_after_gte={since.isoformat().replace('+00:00', 'Z')}")
-    return list(body.get("dag_runs", []))
+    from airflow_client.client import DagRunApi
+
+    with _airflow(settings) as client:
+        runs = DagRunApi(client).get_dag_runs(dag_id, limit=100, run_after_gte=since)
+    return _dicts(runs.dag_runs)
+
+
+def _queued_dbt_events(settings: Settings) -> int:
+    from airflow_client.client import AssetApi
+
+    with _airflow(settings) as client:
+        return len(AssetApi(client).get_dag_asset_queued_events(DBT_DAG).queued_events)
+
+
+def _trigger_dbt_by_hand(settings: Settings) -> bool:
+    """Drop ``dbt_build``'s queued asset events and trigger one run instead; False when
+    the scheduler took the events meanwhile (it then starts a run itself)."""
+    from airflow_client.client import AssetApi, DagRunApi, TriggerDAGRunPostBody
+    from airflow_client.client.exceptions import NotFoundException
+
+    with _airflow(settings) as client:
+        try:
+            AssetApi(client).delete_dag_asset_queued_events(DBT_DAG)
+        except NotFoundException:
+            return False
+        DagRunApi(client).trigger_dag_run(DBT_DAG, TriggerDAGRunPostBody(
+            logical_date=None, note="lakeops demo: the last features"))
+    return True
 
 
 def _settled(settings: Settings, dag_ids: list[str], since: datetime, quiet: dict[str, float],
@@ -179,17 +246,10 @@ def wait_for_transforms(settings: Settings, start: date, days: int, since: datet
             echo(line)
             last = line
         if done and (failed or not missing) and dbt_done:
-            queued = _api(settings, "GET", f"/api/v2/dags/{DBT_DAG}/assets/queuedEvents")
-            if failed or triggered or not queued.get("queued_events"):
+            if failed or triggered or not _queued_dbt_events(settings):
                 return feature_runs + dbt_runs
-            try:
-                _api(settings, "DELETE", f"/api/v2/dags/{DBT_DAG}/assets/queuedEvents")
-            except httpx.HTTPStatusError as exc:  # the scheduler took them meanwhile: a run
-                if exc.response.status_code != 404:
-                    raise
+            if not _trigger_dbt_by_hand(settings):  # the scheduler took them meanwhile
                 continue
-            _api(settings, "POST", f"/api/v2/dags/{DBT_DAG}/dagRuns",
-                 json={"logical_date": None, "note": "lakeops demo: the last features"})
             echo(f"{DBT_DAG}: triggered by hand for the feature runs the scheduler left "
                  "unpaired")
             triggered = True
@@ -203,11 +263,10 @@ def wait_for_transforms(settings: Settings, start: date, days: int, since: datet
 def marts_report(settings: Settings) -> str:
     """Rows per mart, counted through the lakehouse SQL endpoint, as any client would."""
     from lakeops.query import connect
-    from lakeops.transform.dbt import mart_names
 
     lines = [f"{'mart (lakehouse.marts.*)':<34}{'rows':>10}"]
     with connect(settings) as client:
-        for name in mart_names(settings):
+        for name in datasets.MARTS:
             try:
                 rows = client.table(f"SELECT count(*) AS n FROM lakehouse.marts.{name}")
                 lines.append(f"{name:<34}{rows.column(0)[0].as_py():>10}")
@@ -217,36 +276,97 @@ def marts_report(settings: Settings) -> str:
     return "\n".join(lines)
 
 
+class Stopwatch:
+    """Wall time per stage of the demo, and per DAG from Airflow's own run records."""
+
+    def __init__(self) -> None:
+        self.started = datetime.now(UTC)
+        self.stages: list[tuple[str, float]] = []
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        began = time.monotonic()
+        try:
+            yield
+        finally:
+            self.stages.append((name, time.monotonic() - began))
+
+    def dag_spans(self, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Per DAG: runs, seconds from the demo's start to its first run's start and to
+        its last run's end, and the runs' summed duration."""
+        by_dag: dict[str, list[dict[str, Any]]] = {}
+        for run in runs:
+            if run.get("start_date") and run.get("end_date"):
+                by_dag.setdefault(run["dag_id"], []).append(run)
+        spans = []
+        for dag_id, dag_runs in sorted(by_dag.items()):
+            starts = [datetime.fromisoformat(r["start_date"]) for r in dag_runs]
+            ends = [datetime.fromisoformat(r["end_date"]) for r in dag_runs]
+            spans.append({
+                "dag_id": dag_id, "runs": len(dag_runs),
+                "first_start_s": (min(starts) - self.started).total_seconds(),
+                "last_end_s": (max(ends) - self.started).total_seconds(),
+                "busy_s": sum((e - s).total_seconds() for s, e in zip(starts, ends, strict=True)),
+            })
+        return spans
+
+    def table(self, runs: list[dict[str, Any]]) -> str:
+        total = sum(s for _, s in self.stages)
+        lines = [f"{'stage':<40}{'seconds':>9}"]
+        lines += [f"{name:<40}{seconds:>9.1f}" for name, seconds in self.stages]
+        lines.append(f"{'total (after setup)':<40}{total:>9.1f}")
+        lines.append(f"\n{'DAG (runs since the demo started)':<34}{'runs':>5}{'start s':>9}"
+                     f"{'end s':>8}{'busy s':>8}")
+        lines += [f"{d['dag_id']:<34}{d['runs']:>5}{d['first_start_s']:>9.0f}"
+                  f"{d['last_end_s']:>8.0f}{d['busy_s']:>8.0f}" for d in self.dag_spans(runs)]
+        return "\n".join(lines)
+
+    def save(self, runs: list[dict[str, Any]], path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({
+            "started": self.started.isoformat(), "stages": dict(self.stages),
+            "total_s": sum(s for _, s in self.stages), "dags": self.dag_spans(runs),
+        }, indent=2) + "\n")
+
+
 def run_demo(settings: Settings, start: date, days: int, *, scale: float = 0.01,
              timeout: float = 1800, echo: Callable[[str], Any] = print) -> str:
     from lakeops import services
     from lakeops.generate import generate
 
-    echo("starting the embedded services ...")
-    services.up(settings)
-    lake = Lake.from_settings(settings)
-    for source in TABLES:
-        generate(lake, source, start, days, scale=scale, seed=42, bad_records=0.002)
+    watch = Stopwatch()
+    with watch.stage("services up (lakeops up)"):
+        echo("starting the embedded services ...")
+        services.up(settings)
+    with watch.stage("deliveries generated into landing/"):
+        lake = Lake.from_settings(settings)
+        for source in TABLES:
+            generate(lake, source, start, days, scale=scale, seed=42, bad_records=0.002)
     since = datetime.now(UTC)
-    for dag_id in [*FEATURE_DAGS, DBT_DAG]:  # started by the data, not by the clock
-        wait_for_dag(settings, dag_id)
-        _api(settings, "PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
-    failed = []
-    for source in TABLES:
-        dag_id = f"ingest_{source}"
-        wait_for_dag(settings, dag_id)
-        backfill(settings, dag_id, start, days)
-        echo(f"{dag_id}: backfill of {days} daily intervals submitted to the scheduler")
     deadline = time.monotonic() + timeout
-    for source in TABLES:
-        runs = wait_for_runs(settings, f"ingest_{source}", start, days,
-                             deadline - time.monotonic(), echo)
-        failed += [r["dag_run_id"] for r in runs if r["state"] != "success"]
+    with watch.stage("ingest, validate, publish (Airflow)"):
+        for dag_id in [*FEATURE_DAGS, DBT_DAG]:  # started by the data, not by the clock
+            wait_for_dag(settings, dag_id)
+            unpause(settings, dag_id)
+        for source in TABLES:
+            dag_id = f"ingest_{source}"
+            wait_for_dag(settings, dag_id)
+            backfill(settings, dag_id, start, days)
+            echo(f"{dag_id}: backfill of {days} daily intervals submitted to the scheduler")
+        ingest_runs = []
+        for source in TABLES:
+            ingest_runs += wait_for_runs(settings, f"ingest_{source}", start, days,
+                                         deadline - time.monotonic(), echo)
+    failed = [r["dag_run_id"] for r in ingest_runs if r["state"] != "success"]
     report = landed_report(settings, start, days)
     echo("ingest done; waiting for the Spark feature DAGs and dbt they trigger ...")
-    runs = wait_for_transforms(settings, start, days, since, deadline - time.monotonic(), echo)
+    with watch.stage("features and dbt after the last ingest"):
+        runs = wait_for_transforms(settings, start, days, since, deadline - time.monotonic(),
+                                   echo)
     failed += [f"{r['dag_id']}/{r['dag_run_id']}" for r in runs if r["state"] != "success"]
-    report += "\n\n" + marts_report(settings)
+    with watch.stage("marts counted through the SQL endpoint"):
+        report += "\n\n" + marts_report(settings)
     if failed:
         report += "\nFAILED runs (see the Airflow UI): " + ", ".join(failed)
-    return report
+    watch.save(ingest_runs + runs, TIMINGS)
+    return report + "\n\n" + watch.table(ingest_runs + runs) + f"\n(saved to {TIMINGS})"

@@ -5,11 +5,11 @@ never downloads it), and one secret scoped to the lake carries the settings' key
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import duckdb
 
-from lakeops.query.catalog import sql_literal
+from lakeops import sqltext
+from lakeops.object_store import ObjectStore
 from lakeops.settings import Settings
 
 
@@ -34,22 +34,14 @@ def install_httpfs(settings: Settings) -> Path:
 
 def secret_options(settings: Settings) -> dict[str, str]:
     """Options of DuckDB's ``CREATE SECRET (TYPE s3, ...)`` that reach the lake."""
-    options = {"region": settings.s3_region, "scope": settings.lake}
-    if settings.s3_access_key and settings.s3_secret_key:
-        options["key_id"] = settings.s3_access_key.get_secret_value()
-        options["secret"] = settings.s3_secret_key.get_secret_value()
-    if settings.s3_endpoint:
-        endpoint = urlsplit(settings.s3_endpoint)
-        options.update(endpoint=endpoint.netloc, url_style="path",
-                       use_ssl=str(endpoint.scheme == "https").lower())
-    return options
+    return ObjectStore.from_settings(settings).duckdb_secret(scope=settings.lake)
 
 
 def attach_lake(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """Load httpfs into ``con`` (installed first if needed) and create the lake's secret."""
     folder = install_httpfs(settings)
-    con.execute(f"SET extension_directory = {sql_literal(str(folder))}")
+    con.execute(f"SET extension_directory = {sqltext.literal(str(folder))}")
     con.execute("LOAD httpfs")
-    body = ", ".join(f"{k.upper()} {sql_literal(v)}"
+    body = ", ".join(f"{k.upper()} {sqltext.literal(v)}"
                      for k, v in secret_options(settings).items())
     con.execute(f"CREATE SECRET lake (TYPE s3, {body})")

@@ -36,17 +36,23 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
-import pyarrow as pa
-import pyarrow.parquet as pq
-
+from lakeops import sqltext
 from lakeops.contracts import TABLES, Column, Contract, Format, PiiAction, get_contract
 from lakeops.lake import Lake, partition_dir, table_path
+from lakeops.lazy import lazy
 from lakeops.secrets import pii_key
 from lakeops.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+else:  # imported when a task runs, not when a DAG file is parsed
+    duckdb, pa, pq = lazy("duckdb"), lazy("pyarrow"), lazy("pyarrow.parquet")
 
 log = logging.getLogger(__name__)
 
@@ -59,15 +65,17 @@ RULE_MALFORMED = "ingest.well_formed_record"
 RULE_CAST = "ingest.column_type"
 RULE_NOT_NULL = "ingest.column_not_null"
 
-QUARANTINE_SCHEMA = pa.schema(
-    [
-        ("_source_file", pa.string()),
-        ("_line", pa.int64()),
-        ("_rule", pa.string()),
-        ("_reason", pa.string()),
-        ("_record", pa.string()),
-    ]
-)
+@cache
+def quarantine_schema() -> pa.Schema:
+    return pa.schema(
+        [
+            ("_source_file", pa.string()),
+            ("_line", pa.int64()),
+            ("_rule", pa.string()),
+            ("_reason", pa.string()),
+            ("_record", pa.string()),
+        ]
+    )
 
 
 class IngestError(Exception):
@@ -158,12 +166,6 @@ def delivery_ready(source: str, interval: str, settings: Settings | None = None)
 # -- reading ------------------------------------------------------------------------------
 
 
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _csv_header(path: Path) -> list[str]:
@@ -201,11 +203,12 @@ def _csv_relations(contract: Contract, locals_: list[Path], names: list[str],
         _check_columns(contract, name, header, warnings)
         groups.setdefault(tuple(header), []).append(local)
     relations = []
-    cols = ", ".join(_ident(c) for c in contract.column_names)
+    cols = ", ".join(sqltext.ident(c) for c in contract.column_names)
     for columns_of_file, paths in groups.items():
         types = {h: _csv_read_type(contract, h) for h in columns_of_file}
-        columns = "{" + ", ".join(f"{_sql_str(k)}: {_sql_str(v)}" for k, v in types.items()) + "}"
-        listing = "[" + ", ".join(_sql_str(str(p)) for p in paths) + "]"
+        columns = "{" + ", ".join(f"{sqltext.literal(k)}: {sqltext.literal(v)}"
+                                  for k, v in types.items()) + "}"
+        listing = "[" + ", ".join(sqltext.literal(str(p)) for p in paths) + "]"
         relations.append(
             f"SELECT {cols}, parse_filename(filename) AS _source_file FROM read_csv({listing}, "
             f"header=true, auto_detect=false, delim=',', quote='\"', escape='\"', "
@@ -302,7 +305,7 @@ INTEGER_TYPES = ("int32", "int64")
 
 
 def _typed(col: Column) -> str:
-    return f"TRY_CAST({_ident(col.name)} AS {col.duckdb_type})"
+    return f"TRY_CAST({sqltext.ident(col.name)} AS {col.duckdb_type})"
 
 
 def _castable(col: Column, source_type: str) -> str:
@@ -310,7 +313,7 @@ def _castable(col: Column, source_type: str) -> str:
 
     DuckDB rounds ``'4.5'`` to 5 when casting to an integer; a contract says integer, so a
     fractional value is rejected instead of silently changed."""
-    name, typed = _ident(col.name), _typed(col)
+    name, typed = sqltext.ident(col.name), _typed(col)
     if col.type in INTEGER_TYPES and source_type == "DOUBLE":
         return f"({typed} IS NOT NULL AND {name} = trunc({name}))"
     if col.type in INTEGER_TYPES and source_type == "VARCHAR":
@@ -322,7 +325,7 @@ def _reason_sql(contract: Contract, source_types: dict[str, str]) -> str:
     """A ``_reason`` expression: NULL for a good row, else every broken rule."""
     parts = []
     for col in contract.columns:
-        name = _ident(col.name)
+        name = sqltext.ident(col.name)
         if source_types[col.name] != col.duckdb_type:
             parts.append(
                 f"CASE WHEN {name} IS NOT NULL AND NOT {_castable(col, source_types[col.name])} "
@@ -348,7 +351,7 @@ def _lake_select(contract: Contract) -> str:
             typed = f"lakeops_pseudonym({typed}::VARCHAR)"
         elif col.pii_action is PiiAction.YEAR:
             typed = f"year({typed})::INTEGER"
-        out.append(f"{typed} AS {_ident(col.lake_name)}")
+        out.append(f"{typed} AS {sqltext.ident(col.lake_name)}")
     return ", ".join(out)
 
 
@@ -424,7 +427,7 @@ def _write_raw(con: duckdb.DuckDBPyConnection, contract: Contract, lake: Lake,
     with lake.staged_file(path) as target:
         con.execute(
             f"COPY (SELECT {_lake_select(contract)} FROM checked WHERE _reason IS NULL) "
-            f"TO {_sql_str(str(target))} (FORMAT parquet, COMPRESSION zstd)"
+            f"TO {sqltext.literal(str(target))} (FORMAT parquet, COMPRESSION zstd)"
         )
     written = con.execute("SELECT count(*) FROM checked WHERE _reason IS NULL").fetchone()
     return path, int(written[0]) if written else 0
@@ -450,15 +453,15 @@ def _record_sql(contract: Contract) -> str:
     for col in contract.columns:
         if col.pii_action is PiiAction.DROP:
             continue
-        value = f"{_ident(col.name)}::VARCHAR"
+        value = f"{sqltext.ident(col.name)}::VARCHAR"
         if col.type in INTEGER_TYPES:  # integers are read as DOUBLE: show 7, not 7.0
-            num = f"TRY_CAST({_ident(col.name)} AS DOUBLE)"
+            num = f"TRY_CAST({sqltext.ident(col.name)} AS DOUBLE)"
             value = (f"CASE WHEN {num} = trunc({num}) THEN TRY_CAST({num} AS HUGEINT)::VARCHAR "
                      f"ELSE {value} END")
         key = col.name
         if col.pii_action is not PiiAction.KEEP:
             value, key = f"lakeops_pseudonym({value})", f"{col.name}_hash"
-        fields.append(f"{_ident(key)} := {value}")
+        fields.append(f"{sqltext.ident(key)} := {value}")
     return f"to_json(struct_pack({', '.join(fields)}))::VARCHAR"
 
 
@@ -527,7 +530,7 @@ def ingest_table(
             rejects.extend(_checked_rejects(con, contract))
             for f, digest in zip(files, digests, strict=True):
                 f.sha256 = digest.result()
-    quarantine = pa.Table.from_pylist(rejects, schema=QUARANTINE_SCHEMA)
+    quarantine = pa.Table.from_pylist(rejects, schema=quarantine_schema())
     manifest.quarantine_path = lake.write_partition(
         "quarantine", contract.dataset, interval, quarantine, name=QUARANTINE_FILE
     )
@@ -546,8 +549,9 @@ def ingest_table(
     return manifest.to_dict()
 
 
-INGEST_RUNS_SCHEMA = pa.schema(
-    [
+@cache
+def ingest_runs_schema() -> pa.Schema:
+    return pa.schema([
         ("source", pa.string()),
         ("table", pa.string()),
         ("interval", pa.string()),
@@ -557,8 +561,7 @@ INGEST_RUNS_SCHEMA = pa.schema(
         ("rows_written", pa.int64()),
         ("rows_rejected", pa.int64()),
         ("warnings", pa.string()),
-    ]
-)
+    ])
 
 
 def record_interval(
@@ -580,7 +583,7 @@ def record_interval(
             "rows_rejected": m["rows_rejected"], "warnings": "; ".join(m["warnings"]),
         })
     lake.write_partition("monitoring", f"ingest_runs/{source}", interval,
-                         pa.Table.from_pylist(rows, schema=INGEST_RUNS_SCHEMA))
+                         pa.Table.from_pylist(rows, schema=ingest_runs_schema()))
     totals = {k: sum(r[k] for r in rows) for k in ("rows_in", "rows_written", "rows_rejected")}
     log.info("%s %s: %s", source, interval, totals)
     return {"source": source, "interval": interval, **totals}

@@ -30,13 +30,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.fs as pafs
-import pyarrow.parquet as pq
-
+from lakeops.lazy import lazy
+from lakeops.object_store import ObjectStore
 from lakeops.settings import Settings
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+    import pyarrow.parquet as pq
+else:  # imported on first use, not when a DAG file that names a stage is parsed
+    pa, pafs, pq = lazy("pyarrow"), lazy("pyarrow.fs"), lazy("pyarrow.parquet")
 
 ZONES = (
     "landing",
@@ -84,16 +89,8 @@ class Lake:
     def from_settings(cls, settings: Settings) -> Lake:
         root = settings.lake
         if root.startswith("s3://"):
-            kwargs: dict[str, Any] = {"region": settings.s3_region}
-            if settings.s3_endpoint:
-                scheme, _, host = settings.s3_endpoint.partition("://")
-                kwargs.update(endpoint_override=host or scheme, scheme=scheme if host else "https")
-            if settings.s3_access_key and settings.s3_secret_key:
-                kwargs.update(
-                    access_key=settings.s3_access_key.get_secret_value(),
-                    secret_key=settings.s3_secret_key.get_secret_value(),
-                )
-            return cls(root, pafs.S3FileSystem(**kwargs), root.removeprefix("s3://"))
+            options = ObjectStore.from_settings(settings).pyarrow_options()
+            return cls(root, pafs.S3FileSystem(**options), root.removeprefix("s3://"))
         base = str(Path(root).absolute())
         return cls(base, pafs.LocalFileSystem(), base)
 

@@ -21,6 +21,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from lakeops.contracts import Column, Contract, PiiAction
+from lakeops.sqltext import ident as _q
+from lakeops.sqltext import literal as _lit
 
 CRITICAL, WARNING = "critical", "warning"
 ROW, TABLE = "row", "table"
@@ -47,14 +49,6 @@ class Rule:
         return getattr(gxe, self.expectation)(**self.kwargs, meta=meta)
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(value: Any) -> str:
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
-    return repr(value)
 
 
 def _lake_columns(contract: Contract) -> list[Column]:

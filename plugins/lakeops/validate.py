@@ -7,7 +7,7 @@ SQL over the Parquet file, nothing is loaded into pandas — then
 * writes the rows that broke a critical row-level rule to
   ``quarantine/<source>/<table>/dt=<interval>/validate.parquet`` with the rule's name;
 * records every expectation's result in ``monitoring/validation_results``;
-* rebuilds the GX data docs into ``reports/data_docs/``;
+* renders this run's pages of the GX data docs (and the index) into ``reports/data_docs/``;
 * fails, naming the expectations, when a critical table-level expectation (schema, volume)
   or a critical row-level one beyond its ``mostly`` failed — GX never fails a task itself.
 
@@ -23,39 +23,55 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
-
+from lakeops import sqltext
 from lakeops.contracts import TABLES, Contract, get_contract
 from lakeops.ingest import MANIFEST, _iso
 from lakeops.lake import DATA_FILE, Lake, partition_dir, table_path
+from lakeops.lazy import lazy
 from lakeops.locking import file_lock
 from lakeops.quality import CRITICAL, ROW, TABLE, Rule, rules_for, suite_name
 from lakeops.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+else:  # imported when a task runs, not when a DAG file is parsed
+    duckdb, pa, pc, pq = (lazy("duckdb"), lazy("pyarrow"), lazy("pyarrow.compute"),
+                          lazy("pyarrow.parquet"))
 
 log = logging.getLogger(__name__)
 
 VALIDATE_FILE = "validate.parquet"
 AUDIT = "_audit.json"  # beside the raw partition: the gate publish_table obeys
-QUARANTINE_SCHEMA = pa.schema([
-    ("_source_file", pa.string()), ("_line", pa.int64()), ("_rule", pa.string()),
-    ("_reason", pa.string()), ("_record", pa.string()), ("_row", pa.int64()),
-])
-RESULTS_SCHEMA = pa.schema([
-    ("run_id", pa.string()), ("source", pa.string()), ("table", pa.string()),
-    ("interval", pa.string()), ("rule", pa.string()), ("expectation", pa.string()),
-    ("severity", pa.string()), ("level", pa.string()), ("success", pa.bool_()),
-    ("observed_value", pa.string()), ("unexpected_count", pa.int64()),
-    ("element_count", pa.int64()), ("quarantined", pa.int64()),
-])
+
+
+@cache
+def quarantine_schema() -> pa.Schema:
+    return pa.schema([
+        ("_source_file", pa.string()), ("_line", pa.int64()), ("_rule", pa.string()),
+        ("_reason", pa.string()), ("_record", pa.string()), ("_row", pa.int64()),
+    ])
+
+
+@cache
+def results_schema() -> pa.Schema:
+    return pa.schema([
+        ("run_id", pa.string()), ("source", pa.string()), ("table", pa.string()),
+        ("interval", pa.string()), ("rule", pa.string()), ("expectation", pa.string()),
+        ("severity", pa.string()), ("level", pa.string()), ("success", pa.bool_()),
+        ("observed_value", pa.string()), ("unexpected_count", pa.int64()),
+        ("element_count", pa.int64()), ("quarantined", pa.int64()),
+    ])
 
 
 class ValidationFailed(Exception):
@@ -143,14 +159,14 @@ def workspace(lake: Lake, contract: Contract, interval: str) -> Iterator[Path]:
                                    f"({lake.uri(raw)}); run the ingest task first")
         db = Path(tmp) / "validate.duckdb"
         con = duckdb.connect(str(db))
-        src = local(raw).replace("'", "''")
+        src = sqltext.literal(local(raw))
         con.execute(f"CREATE VIEW batch_rows AS SELECT * RENAME (file_row_number AS _row) "
-                    f"FROM read_parquet('{src}', file_row_number=true, "
+                    f"FROM read_parquet({src}, file_row_number=true, "
                     f"hive_partitioning=false)")
         con.execute("CREATE VIEW batch AS SELECT * EXCLUDE (_row) FROM batch_rows")
         for parent in parent_tables(contract):
             files = [local(p) for p in _parent_files(lake, contract, parent, interval)]
-            listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+            listing = ", ".join(sqltext.literal(f) for f in files)
             con.execute(
                 f"CREATE VIEW ref_{parent} AS SELECT * FROM read_parquet([{listing}], "
                 f"union_by_name=true, hive_partitioning=false)" if files else
@@ -177,13 +193,14 @@ def data_docs_dir(settings: Settings) -> Path:
     return settings.home / "gx" / "data_docs"
 
 
-def _sync_docs(settings: Settings) -> None:
+def _sync_docs(settings: Settings, since: float = 0.0) -> None:
+    """Upload the pages written since ``since`` (a ``time.time()``) to an S3 lake."""
     lake = Lake.from_settings(settings)
     if lake.is_local:
         return
     root = data_docs_dir(settings)
     for path in root.rglob("*"):
-        if path.is_file():
+        if path.is_file() and path.stat().st_mtime >= since - 1:
             lake.put_file(path, f"reports/data_docs/{path.relative_to(root).as_posix()}")
 
 
@@ -228,6 +245,9 @@ def run_suite(settings: Settings, contract: Contract, interval: str, db: Path,
               rules: list[Rule]) -> list[Outcome]:
     """Run the table's suite through a GX checkpoint on DuckDB; rebuild the data docs."""
     import great_expectations as gx
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+    )
 
     with _gx_lock(settings):
         context = gx_context(settings)
@@ -252,8 +272,12 @@ def run_suite(settings: Settings, contract: Contract, interval: str, db: Path,
             result_format={"result_format": "SUMMARY"}))
         result = checkpoint.run(run_id=gx.RunIdentifier(
             run_name=f"{suite_name(contract)}@{interval}"))
-        context.build_data_docs()
-        _sync_docs(settings)
+        # render this run's pages and the index, not every result ever stored (a full
+        # rebuild grows with the history and held the lock for seconds per task)
+        rendered = time.time()
+        context.build_data_docs(resource_identifiers=[
+            *result.run_results, ExpectationSuiteIdentifier(name=suite_name(contract))])
+        _sync_docs(settings, since=rendered)
     outcomes = []
     by_rule = {r.name: r for r in rules}
     for validation in result.run_results.values():
@@ -314,7 +338,7 @@ def _quarantine(db: Path, rules: list[Rule]) -> pa.Table:
                      + " OR ".join(f"({sql})" for _, sql in simple))
     if not parts:
         con.close()
-        return QUARANTINE_SCHEMA.empty_table()
+        return quarantine_schema().empty_table()
     sql = (
         f"WITH bad AS ({' UNION ALL '.join(parts)}) "
         "SELECT NULL::VARCHAR AS _source_file, NULL::BIGINT AS _line, bad._rule, "
@@ -324,7 +348,7 @@ def _quarantine(db: Path, rules: list[Rule]) -> pa.Table:
     )
     table = con.execute(sql).fetch_arrow_table()
     con.close()
-    return table.cast(QUARANTINE_SCHEMA)
+    return table.cast(quarantine_schema())
 
 
 def _results_table(outcomes: list[Outcome], contract: Contract, interval: str,
@@ -336,7 +360,7 @@ def _results_table(outcomes: list[Outcome], contract: Contract, interval: str,
         "severity": o.rule.severity, "level": o.rule.level, "success": o.success,
         "observed_value": o.observed, "unexpected_count": o.unexpected,
         "element_count": o.elements, "quarantined": quarantined.get(o.rule.name, 0),
-    } for o in outcomes], schema=RESULTS_SCHEMA)
+    } for o in outcomes], schema=results_schema())
 
 
 def validate_table(source: str, table: str, interval: str | date,
@@ -432,11 +456,6 @@ def publish_table(source: str, table: str, interval: str | date,
     lake.write_json(table_path("curated", contract.dataset, part, MANIFEST), record)
     log.info("%s %s published: %s", contract.name, interval, record)
     return record
-
-
-def curated_asset_uri(source: str, table: str) -> str:
-    """The Airflow asset a curated table's publication emits."""
-    return f"lakeops://curated/{source}/{table}"
 
 
 def validate_interval(source: str, interval: str, settings: Settings | None = None

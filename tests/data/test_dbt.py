@@ -125,13 +125,20 @@ def _mart(lake: Path, name: str) -> list[dict]:
 
 
 @pytest.fixture
-def built(settings: Settings) -> tuple[Settings, Path, dict[tuple[int, int], int]]:
+def curated(settings: Settings) -> tuple[Settings, Path, dict[tuple[int, int], int]]:
+    """Three published days of both sources and hand-made feature partitions."""
     _publish_generated_days(settings)
     lake = Path(settings.lake)
     planted = _student_week_features(lake)
     _customer_day_features(lake)
-    run_dbt(["build"], settings)
     return settings, lake, planted
+
+
+@pytest.fixture
+def built(curated: tuple[Settings, Path, dict[tuple[int, int], int]],
+          ) -> tuple[Settings, Path, dict[tuple[int, int], int]]:
+    run_dbt(["build"], curated[0])
+    return curated
 
 
 def test_dbt_build_marts_match_the_curated_lake(
@@ -292,3 +299,52 @@ def test_dbt_failure_names_the_failing_model(settings: Settings) -> None:
 
     assert failure.value.nodes == ["model stg_features__customer_day"]
     assert "stg_features__customer_day" in str(failure.value)
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(900)
+def test_the_dbt_build_dag_builds_the_marts(
+        curated: tuple[Settings, Path, dict[tuple[int, int], int]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``dag.test()`` of the Cosmos DAG (every task for real, in this process): the build,
+    each model's task, docs; the marts hold the curated lake's figures and every mart's
+    asset got an event."""
+    import os
+    import runpy
+    import subprocess
+    import sys
+
+    from lakeops import datasets
+    from lakeops.transform.dbt import parse
+
+    settings, lake, planted = curated
+    dags = Path(__file__).resolve().parents[2] / "dags"
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(dags))
+    monkeypatch.setenv("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=dict(os.environ),
+                   check=True, stdout=subprocess.DEVNULL)
+    parse(settings)  # what `lakeops up` does: the manifest the DAG is rendered from
+
+    dag = runpy.run_path(str(dags / "dbt_build.py"))["dbt_build"]
+    assert "dbt_producer_watcher" in dag.task_ids
+    run = dag.test()
+
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert str(run.state) == "success", {t: s for t, s in states.items() if s != "success"}
+    assert len(states) > 50  # a run and a test task per model, and more
+    for name in MARTS:
+        assert (lake / "marts" / name / "part-0.parquet").is_file(), name
+    _check_business_kpis(lake)
+    _check_education_kpis(lake)
+    _check_ml_education_training(lake, planted)
+    assert (lake / "reports" / "dbt_docs" / "catalog.json").is_file()
+
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        emitted = set(session.scalars(
+            select(AssetModel.uri).join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetEvent.source_run_id == run.run_id)))
+    assert {datasets.mart(m).uri for m in datasets.MART_NAMES} <= emitted

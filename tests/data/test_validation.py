@@ -49,6 +49,23 @@ def test_clean_data_is_published_whole(any_settings: Settings, source: str) -> N
     assert lake.exists(f"curated/{source}/{TABLES[source][0]}/dt={DAY1}/part-0.parquet")
 
 
+def test_data_docs_keep_every_run_as_pages_are_added(settings: Settings) -> None:
+    """Each validation renders its own pages; the index lists every run so far."""
+    lake = Lake.from_settings(settings)
+    generate(lake, "business", date(2024, 10, 1), 2, scale=0.01, seed=5)
+    _run(settings, "business", DAY1)
+    _run(settings, "business", DAY2)
+
+    index = lake.read_bytes("reports/data_docs/index.html").decode()
+    pages = [f.path for f in lake.ls("reports/data_docs/validations", recursive=True)
+             if f.path.endswith(".html")]
+    for table in TABLES["business"]:
+        suite = f"business.{table}"
+        for day in (DAY1, DAY2):
+            assert f"{suite}@{day}" in index, (suite, day)
+            assert any(f"{suite}@{day}" in p for p in pages), (suite, day)
+
+
 def test_planted_bad_rows_are_quarantined_with_their_rule(settings: Settings) -> None:
     lake = Lake.from_settings(settings)
     generate(lake, "business", date(2024, 10, 1), 1, scale=0.01, seed=5, bad_records=0.02)

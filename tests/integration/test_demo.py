@@ -38,11 +38,14 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, st
 
 
 def test_every_run_the_demo_started_succeeded(ran: tuple[Settings, str, list[str]]) -> None:
+    from airflow_client.client import DagRunApi
+
     settings, report, lines = ran
     assert "FAILED" not in report, report
     for dag_id in ("features_education", "features_business", "dbt_build"):
-        runs = services.airflow_api(settings, "GET", f"/api/v2/dags/{dag_id}/dagRuns")[
-            "dag_runs"]
+        with services.airflow_client(settings) as client:
+            runs = [r.model_dump(mode="json")
+                    for r in DagRunApi(client).get_dag_runs(dag_id).dag_runs]
         assert runs, f"{dag_id} never ran"
         assert {r["state"] for r in runs} == {"success"}, (dag_id, runs)
         # started by data (or, for dbt, once by hand for an unpaired last feature run)

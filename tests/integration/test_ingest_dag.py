@@ -11,10 +11,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from airflow_client.client import DagRunApi, TaskInstanceApi, TriggerDAGRunPostBody
 
 from lakeops import demo, services
 from lakeops.contracts import TABLES
@@ -76,19 +77,17 @@ def test_scheduler_backfills_both_days(airflow: Settings) -> None:
     """A backfill through the REST API: the scheduler runs each interval's tasks."""
     demo.wait_for_dag(airflow, "ingest_business")
     demo.wait_for_dag(airflow, "features_business")  # runs on the curated tables' assets
-    services.airflow_api(airflow, "PATCH", "/api/v2/dags/features_business",
-                         json={"is_paused": False})
+    demo.unpause(airflow, "features_business")
     demo.backfill(airflow, "ingest_business", DAY1, 2)
     runs = demo.wait_for_runs(airflow, "ingest_business", DAY1, 2, timeout=600)
     assert sorted(r["state"] for r in runs) == ["success", "success"]
     lake = Lake.from_settings(airflow)
     assert lake.partitions("raw", "business/orders") == [DAY1.isoformat(), DAY2.isoformat()]
-    tis = services.airflow_api(
-        airflow, "GET", f"/api/v2/dags/ingest_business/dagRuns/{runs[0]['dag_run_id']}"
-        "/taskInstances",
-    )["task_instances"]
-    assert {t["task_id"] for t in tis} >= {f"ingest_{t}" for t in TABLES["business"]}
-    assert {t["state"] for t in tis} == {"success"}
+    with services.airflow_client(airflow) as client:
+        tis = TaskInstanceApi(client).get_task_instances(
+            "ingest_business", runs[0]["dag_run_id"]).task_instances
+    assert {t.task_id for t in tis} >= {f"ingest_{t}" for t in TABLES["business"]}
+    assert {t.model_dump(mode="json")["state"] for t in tis} == {"success"}
     # every delivered file is archived, none left in the inbox, none deleted
     assert not lake.ls(f"landing/business/orders/{DAY1}")
     assert lake.ls(f"landing/_archive/business/orders/{DAY1}")
@@ -101,8 +100,9 @@ def test_publishing_curated_tables_triggers_the_spark_features(airflow: Settings
     deadline = time.monotonic() + 600
     runs: list[dict] = []
     while time.monotonic() < deadline:
-        runs = services.airflow_api(airflow, "GET", "/api/v2/dags/features_business/dagRuns"
-                                    )["dag_runs"]
+        with services.airflow_client(airflow) as client:
+            runs = [r.model_dump(mode="json") for r in
+                    DagRunApi(client).get_dag_runs("features_business").dag_runs]
         done = [r for r in runs if r["state"] in ("success", "failed")]
         if done and len(done) == len(runs) and lake.partitions(
                 "features", "business/customer_day") == [DAY1.isoformat(), DAY2.isoformat()]:
@@ -118,35 +118,28 @@ def test_publishing_curated_tables_triggers_the_spark_features(airflow: Settings
 
 def test_missing_delivery_fails_after_the_sensor_timeout(airflow: Settings) -> None:
     demo.wait_for_dag(airflow, "ingest_education")
-    services.airflow_api(airflow, "PATCH", "/api/v2/dags/ingest_education",
-                         json={"is_paused": False})
-    run = services.airflow_api(airflow, "POST", "/api/v2/dags/ingest_education/dagRuns", json={
-        "dag_run_id": "missing_day3",
-        "logical_date": f"{DAY3}T00:00:00Z",
-        "data_interval_start": f"{DAY3}T00:00:00Z",
-        "data_interval_end": f"{date(2024, 10, 4)}T00:00:00Z",
-    })
+    demo.unpause(airflow, "ingest_education")
+    day3 = datetime(DAY3.year, DAY3.month, DAY3.day, tzinfo=UTC)
+    client = services.airflow_client(airflow)
+    runs_api, tis_api = DagRunApi(client), TaskInstanceApi(client)
+    run = runs_api.trigger_dag_run("ingest_education", TriggerDAGRunPostBody(
+        dag_run_id="missing_day3", logical_date=day3, data_interval_start=day3,
+        data_interval_end=day3 + timedelta(days=1)))
     deadline = time.monotonic() + 300
     while True:
-        state = services.airflow_api(
-            airflow, "GET", f"/api/v2/dags/ingest_education/dagRuns/{run['dag_run_id']}")["state"]
+        state = runs_api.get_dag_run("ingest_education", run.dag_run_id).state.value
         if state in ("success", "failed") or time.monotonic() > deadline:
             break
         time.sleep(3)
     assert state == "failed"
-    ti = services.airflow_api(
-        airflow, "GET",
-        "/api/v2/dags/ingest_education/dagRuns/missing_day3/taskInstances/wait_for_delivery",
-    )
-    assert ti["state"] == "failed"
+    ti = tis_api.get_task_instance("ingest_education", "missing_day3", "wait_for_delivery")
+    assert ti.state is not None and ti.state.value == "failed"
     text = ""
     deadline = time.monotonic() + 60  # the lines reach the log file after the state
     while "studentVle" not in text and time.monotonic() < deadline:
         time.sleep(2)
-        text = str(services.airflow_api(
-            airflow, "GET", "/api/v2/dags/ingest_education/dagRuns/missing_day3/taskInstances/"
-            f"wait_for_delivery/logs/{ti['try_number']}",
-        ))
+        text = str(tis_api.get_log("ingest_education", "missing_day3", "wait_for_delivery",
+                                   ti.try_number).to_dict())
     # the log names what is missing (Airflow 3.3 does not always write the final
     # "Sensor has timed out" line of a rescheduled sensor to the attempt's log)
     assert "waiting for education deliveries of 2024-10-03" in text, text[-3000:]

@@ -1,12 +1,15 @@
-"""The whole embedded stack for real: Airflow 3, MLflow and the docs site on free ports.
+"""The whole embedded stack for real, under supervisord: Airflow 3, MLflow, the SQL
+endpoint and the docs site on free ports.
 
-One stack per module (Airflow takes ~20-60 s to turn healthy); the tests run in file order
-and the last one takes it down and looks for orphans.
+One stack per module (Airflow takes ~20-60 s to turn healthy); the tests run in file order:
+the scheduler is killed half-way and must come back by itself, and the last test takes the
+stack down and looks for orphans.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -17,6 +20,7 @@ import psutil
 import pytest
 
 from lakeops import services
+from lakeops.services import specs
 from lakeops.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -51,6 +55,10 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _by_name(settings: Settings) -> dict[str, services.ServiceStatus]:
+    return {s.name: s for s in services.status(settings)}
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, list]]:
     settings = Settings(
@@ -71,15 +79,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, 
 
 
 def test_up_starts_every_service_healthy(stack: tuple[Settings, list]) -> None:
-    _, statuses = stack
+    settings, statuses = stack
 
-    assert {s.name for s in statuses} == set(services.SERVICE_NAMES)
+    assert [s.name for s in statuses] == list(specs.service_names())
     unhealthy = [(s.name, s.detail) for s in statuses if not s.healthy]
     assert unhealthy == []
-    assert all(s.pid for s in statuses)
+    assert all(s.pid and s.state == "RUNNING" and s.restarts == 0 for s in statuses)
+    conf = (settings.run_dir / "supervisord.conf").read_text()
+    assert all(f"[program:{name}]" in conf for name in specs.service_names())
 
 
 def test_airflow_login_with_the_generated_password(stack: tuple[Settings, list]) -> None:
+    from airflow_client.client import DAGApi
+
     settings, _ = stack
     password = (settings.secrets_dir / "airflow-admin-password").read_text().strip()
 
@@ -94,21 +106,36 @@ def test_airflow_login_with_the_generated_password(stack: tuple[Settings, list])
 
     assert ok.status_code == 201 and ok.json()["access_token"]
     assert wrong.status_code == 401
-    assert services.airflow_api(settings, "GET", "dags")["total_entries"] >= 0
+    with services.airflow_client(settings) as client:
+        assert DAGApi(client).get_dags().total_entries >= 0
 
 
-def test_airflow_ui_links_to_mlflow_and_docs(stack: tuple[Settings, list]) -> None:
+def test_an_expired_token_is_renewed(stack: tuple[Settings, list]) -> None:
+    from airflow_client.client import DAGApi
+
+    settings, _ = stack
+    with services.airflow_client(settings) as client:
+        client.configuration.access_token = "not-a-token"
+        assert DAGApi(client).get_dags(limit=1).total_entries >= 0
+
+
+def test_airflow_ui_links_come_from_the_entries(stack: tuple[Settings, list]) -> None:
+    from airflow_client.client import PluginApi
+
     settings, _ = stack
 
-    plugins = services.airflow_api(settings, "GET", "plugins")["plugins"]
+    with services.airflow_client(settings) as client:
+        plugins = PluginApi(client).get_plugins().plugins
 
-    links = {v["name"]: v for p in plugins for v in p["external_views"]}
-    assert links["MLflow"]["href"].startswith(settings.mlflow_url)
-    assert links["Validation data docs"]["href"] == f"{settings.docs_url}/data_docs/index.html"
-    assert links["dbt docs"]["href"] == f"{settings.docs_url}/dbt_docs/index.html"
-    assert links["Reports"]["href"].startswith(settings.docs_url)
-    assert {v["destination"] for v in links.values()} == {"nav"}
-    assert httpx.get(links["MLflow"]["href"]).status_code == 200
+    links = {v.name: v for p in plugins for v in p.external_views}
+    assert {n: v.href for n, v in links.items()} == {
+        v["name"]: v["href"] for v in specs.menu_views(settings)}
+    assert links["MLflow"].href.startswith(settings.mlflow_url)
+    assert links["Validation data docs"].href == f"{settings.docs_url}/data_docs/index.html"
+    assert links["dbt docs"].href == f"{settings.docs_url}/dbt_docs/index.html"
+    assert links["Reports"].href.startswith(settings.docs_url)
+    assert {v.destination for v in links.values()} == {"nav"}
+    assert httpx.get(links["MLflow"].href).status_code == 200
 
 
 def test_mlflow_answers_and_keeps_artifacts_in_the_lake(stack: tuple[Settings, list]) -> None:
@@ -135,28 +162,63 @@ def test_docs_site_serves_the_reports_zone(stack: tuple[Settings, list]) -> None
     assert 'href="drift/"' in httpx.get(f"{settings.docs_url}/").text
 
 
+def test_a_killed_scheduler_comes_back_by_itself(stack: tuple[Settings, list]) -> None:
+    settings, _ = stack
+    before = _by_name(settings)["airflow-scheduler"]
+    workers = [p.pid for p in psutil.Process(before.pid).children(recursive=True)]
+
+    killed = time.monotonic()
+    os.kill(before.pid, signal.SIGKILL)
+    running_after = healthy_after = None
+    deadline = killed + 120
+    while time.monotonic() < deadline:
+        now = _by_name(settings)["airflow-scheduler"]
+        if running_after is None and now.pid and now.pid != before.pid:
+            running_after = time.monotonic() - killed
+        if now.pid != before.pid and now.healthy:
+            healthy_after = time.monotonic() - killed
+            break
+        time.sleep(0.5)
+    print(f"\nscheduler SIGKILLed: new pid after {running_after} s, healthy after "
+          f"{healthy_after} s")
+
+    assert healthy_after is not None, now.detail
+    assert now.restarts == 1 and now.state == "RUNNING"
+    assert [p for p in workers if _alive(p)] == []  # the dead scheduler's executor workers
+    others = {n: s.pid for n, s in _by_name(settings).items() if n != "airflow-scheduler"}
+    assert others == {s.name: s.pid for s in stack[1] if s.name != "airflow-scheduler"}
+    log = (settings.log_dir / "airflow-scheduler.log").read_text()
+    assert f"restart #1 of airflow-scheduler (pid {now.pid})" in log
+    assert "exited: airflow-scheduler (terminated by SIGKILL; not expected)" in (
+        settings.log_dir / "supervisord.log").read_text()
+
+
 def test_up_again_starts_nothing_new(stack: tuple[Settings, list]) -> None:
-    settings, statuses = stack
+    settings, _ = stack
+    current = _by_name(settings)
     started = time.monotonic()
 
     again = services.up(settings, timeout=60)
 
-    assert {s.name: s.pid for s in again} == {s.name: s.pid for s in statuses}
+    assert {s.name: s.pid for s in again} == {n: s.pid for n, s in current.items()}
     assert all(s.healthy for s in again)
+    assert {s.name: s.restarts for s in again}["airflow-scheduler"] == 1
     assert time.monotonic() - started < 30
 
 
 def test_down_leaves_no_process_behind(stack: tuple[Settings, list]) -> None:
-    settings, statuses = stack
+    settings, _ = stack
     tree = []
-    for s in statuses:
+    for s in services.status(settings):
         root = psutil.Process(s.pid)
         tree += [root.pid, *(c.pid for c in root.children(recursive=True))]
     assert _processes_mentioning(settings.home)  # the check sees the running stack
 
+    started = time.monotonic()
     stopped = services.down(settings)
+    print(f"\ndown took {time.monotonic() - started:.1f} s")
 
-    assert sorted(stopped) == sorted(services.SERVICE_NAMES)
+    assert sorted(stopped) == sorted(specs.service_names())
     assert [p for p in tree if _alive(p)] == []
     assert _processes_mentioning(settings.home) == []
     assert all(s.pid is None and not s.healthy for s in services.status(settings))

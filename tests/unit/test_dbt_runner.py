@@ -1,8 +1,9 @@
-"""The dbt runner: profiles derived from settings (no secret in the file), the lake check,
-and the task plan the ``dbt_build`` DAG is rendered from."""
+"""The dbt runner: profiles derived from settings (no secret in the file), the variables
+and secrets a dbt invocation gets, and the manifest the ``dbt_build`` DAG is rendered from."""
 
 from __future__ import annotations
 
+import json
 import stat
 from pathlib import Path
 
@@ -10,7 +11,14 @@ import pytest
 import yaml
 
 from lakeops.settings import Settings
-from lakeops.transform.dbt import plan, profiles, run_dbt, write_profiles
+from lakeops.transform.dbt import (
+    DbtError,
+    dbt_variables,
+    manifest,
+    profiles,
+    run_dbt,
+    write_profiles,
+)
 
 
 def test_profiles_follow_settings(tmp_path: Path) -> None:
@@ -72,50 +80,51 @@ def test_the_dremio_target_is_accepted_by_dbt_dremio(tmp_path: Path) -> None:
     """dbt-dremio takes the generated profile and parses the project for Dremio: sources on
     the lake source's curated folders, marts as tables. (Compiling and running need a
     Dremio server, which this machine cannot run.)"""
-    import json
-
     settings = Settings(home=tmp_path / "home", dbt_target="dremio",
                         flight_password="not-used-by-parse")
     run_dbt(["parse"], settings)
 
-    manifest = json.loads((tmp_path / "home/dbt/target/manifest.json").read_text())
-    assert manifest["metadata"]["adapter_type"] == "dremio"
+    parsed = json.loads((tmp_path / "home/dbt/target/manifest.json").read_text())
+    assert parsed["metadata"]["adapter_type"] == "dremio"
     # the parse published the copy the dbt_build DAG is rendered from
-    assert json.loads((tmp_path / "home/dbt/dag-manifest.json").read_text()) == manifest
-    orders = manifest["sources"]["source.lakeops.business.orders"]
+    assert json.loads((tmp_path / "home/dbt/dag-manifest.json").read_text()) == parsed
+    orders = parsed["sources"]["source.lakeops.business.orders"]
     assert (orders["database"], orders["schema"]) == ("lakehouse", "curated.business")
-    mart = manifest["nodes"]["model.lakeops.business_kpis_daily"]
+    mart = parsed["nodes"]["model.lakeops.business_kpis_daily"]
     assert mart["config"]["materialized"] == "table"
 
 
-def _node(kind: str, name: str, *parents: str, path: str = "") -> tuple[str, dict]:
-    uid = f"{kind}.lakeops.{name}"
-    return uid, {"resource_type": kind, "name": name, "package_name": "lakeops",
-                 "original_file_path": path,
-                 "depends_on": {"nodes": [f"model.lakeops.{p}" for p in parents]}}
+def test_dbt_variables_carry_the_lake_and_only_the_targets_secrets(tmp_path: Path) -> None:
+    local = dbt_variables(Settings(home=tmp_path, flight_password="s3cr3t-value"))
+    assert local["LAKEOPS_LAKE"] == str(tmp_path / "lake")
+    assert local["DBT_SEND_ANONYMOUS_USAGE_STATS"] == "false"
+    assert "LAKEOPS_FLIGHT_PASSWORD" not in local
+
+    dremio = dbt_variables(Settings(home=tmp_path, dbt_target="dremio",
+                                    flight_password="s3cr3t-value"))
+    assert dremio["LAKEOPS_FLIGHT_PASSWORD"] == "s3cr3t-value"
+    with pytest.raises(ValueError, match="LAKEOPS_FLIGHT_PASSWORD"):
+        dbt_variables(Settings(home=tmp_path, dbt_target="dremio"))
 
 
-def test_plan_orders_models_and_runs_each_test_once() -> None:
-    manifest = {"nodes": dict([
-        _node("model", "stg_a", path="models/staging/stg_a.sql"),
-        _node("model", "int_b", "stg_a", path="models/intermediate/int_b.sql"),
-        _node("model", "mart_c", "stg_a", path="models/marts/mart_c.sql"),
-        _node("model", "mart_d", "int_b", "mart_c", path="models/marts/mart_d.sql"),
-        _node("test", "not_null_stg_a_id", "stg_a"),
-        _node("test", "relationships_int_b_to_mart_c", "int_b", "mart_c"),
-        _node("test", "assert_d_matches_a", "mart_d", "stg_a"),
-    ])}
+def test_run_dbt_failure_without_results_shows_dbt_output(tmp_path: Path) -> None:
+    """A dbt that fails before running any node (here: an unknown argument) raises DbtError
+    with dbt's own last lines, naming no node."""
+    with pytest.raises(DbtError) as failure:
+        run_dbt(["run", "--no-such-flag"], Settings(home=tmp_path / "home"))
 
-    steps = {s.name: s for s in plan(manifest)}
+    assert failure.value.nodes == []
+    assert "no-such-flag" in str(failure.value)
 
-    assert list(steps)[0] == "stg_a" and list(steps)[-1] == "mart_d"
-    assert steps["mart_d"].parents == ("int_b", "mart_c")
-    # a test of one model runs with it (dbt selects it); a test of several runs once, with
-    # the last of them, after every one of them ran
-    assert steps["stg_a"].shared_tests == ()
-    owner = "mart_c" if list(steps).index("mart_c") > list(steps).index("int_b") else "int_b"
-    assert steps[owner].shared_tests == ("relationships_int_b_to_mart_c",)
-    assert set(steps[owner].test_parents) == {"int_b", "mart_c"} - {owner}
-    assert steps["mart_d"].shared_tests == ("assert_d_matches_a",)
-    assert steps["mart_d"].test_parents == ("stg_a",)
-    assert [s.name for s in steps.values() if s.is_mart] == ["mart_c", "mart_d"]
+
+def test_manifest_is_none_until_a_usable_one_is_published(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path)
+    assert manifest(settings) is None
+    published = tmp_path / "dbt" / "dag-manifest.json"
+    published.parent.mkdir()
+    published.write_text('{"nodes": {"model.lakeops.x": {"resource_type": "mo')
+    assert manifest(settings) is None
+    published.write_text(json.dumps({"nodes": {}}))
+    assert manifest(settings) is None, "no model: nothing to render"
+    published.write_text(json.dumps({"nodes": {"model.lakeops.x": {"resource_type": "model"}}}))
+    assert manifest(settings) == {"nodes": {"model.lakeops.x": {"resource_type": "model"}}}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -172,3 +173,44 @@ def test_a_failing_job_names_itself(settings: Settings) -> None:
     with pytest.raises(RuntimeError, match="business_features for 2024-10-03 failed"):
         submit("business_features", "2024-10-03",  # nothing curated yet
                settings.model_copy(update={"spark_master": "local[1]"}))
+
+
+def test_one_spark_submit_covers_several_intervals(spark: object, settings: Settings,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """A run with a backfill's intervals starts one JVM: both partitions are written, each
+    the same as a run for that interval alone."""
+    import logging
+
+    from lakeops.transform.spark import submit
+
+    lake = Lake.from_settings(settings)
+    _business(lake)
+    small = settings.model_copy(update={"spark_master": "local[1]",
+                                        "spark_driver_memory": "512m"})
+    with caplog.at_level(logging.INFO, logger="lakeops.transform.spark"):
+        submit("business_features", ["2024-10-03", "2024-10-02"], small)
+    starts = [r for r in caplog.records if r.message.startswith("spark-submit ")]
+    assert len(starts) == 1 and "2 interval(s): 2024-10-02, 2024-10-03" in starts[0].message
+    done = [m.group(1) for r in caplog.records
+            if (m := re.search(r"business_features (\S+): \d+ rows -> ", r.message))]
+    assert done == ["2024-10-02", "2024-10-03"]  # oldest first, in the task log
+
+    def rows(day: str) -> list[dict]:
+        table = lake.read_partition("features", "business/customer_day", day)
+        return sorted(table.to_pylist(), key=lambda r: r["customer_id"])
+
+    together = {day: rows(day) for day in ("2024-10-02", "2024-10-03")}
+    for day in together:
+        features.run_job("business_features", day, settings, spark=spark)  # type: ignore[arg-type]
+        assert rows(day) == together[day]
+    assert together["2024-10-03"][0]["frequency"] == 3
+
+
+def test_the_command_names_every_interval_once_oldest_first(settings: Settings) -> None:
+    from lakeops.transform.spark import submit_command
+
+    cmd = submit_command("education_features", ["2024-10-03", "2024-10-01", "2024-10-03"],
+                         settings)
+    assert cmd[-4:] == ["--interval", "2024-10-01", "--interval", "2024-10-03"]
+    assert submit_command("education_features", "2024-10-01", settings)[-2:] == [
+        "--interval", "2024-10-01"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from lakeops import sqltext
 from lakeops.contracts import TABLES, get_contract
 from lakeops.lake import Lake
 
@@ -38,7 +39,7 @@ class Table:
     @property
     def view(self) -> str:
         """The DuckDB view that stands for this table (a quoted identifier)."""
-        return '"' + ".".join(self.path).replace('"', '""') + '"'
+        return sqltext.ident(".".join(self.path))
 
 
 def _snapshot_datasets() -> set[str]:
@@ -49,10 +50,6 @@ def _snapshot_datasets() -> set[str]:
                 out.add(f"{source}/{table}")
     return out
 
-
-def sql_literal(value: str) -> str:
-    """``value`` as a DuckDB string literal."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 def scan(lake: Lake) -> dict[tuple[str, ...], Table]:
@@ -91,7 +88,7 @@ def scan(lake: Lake) -> dict[tuple[str, ...], Table]:
             pattern = f"{where}/*.parquet"
         path = (SPACE, *rel)
         found[tuple(p.lower() for p in path)] = Table(
-            path, f"read_parquet({sql_literal(pattern)}, hive_partitioning=true, "
+            path, f"read_parquet({sqltext.literal(pattern)}, hive_partitioning=true, "
                   "union_by_name=true)")
     return found
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from lakeops import sqltext
+
 _TOKEN = re.compile(
     r"""(?P<ws>\s+)
       | (?P<comment>--[^\n]*|/\*.*?\*/)
@@ -127,7 +129,7 @@ class Dialect:
                                      f"'{'.'.join(parts[:-1])}'")
                 continue
             view, used = hit
-            rest = "".join("." + _quote_ident(p) for p in parts[used:])
+            rest = "".join("." + sqltext.ident(p) for p in parts[used:])
             out[start] = view + rest
             for k in range(start + 1, end + 1):
                 out[k] = ""
@@ -166,6 +168,3 @@ class Dialect:
             raise SQLRefused(f"{private[0]}() is not available on this endpoint")
         return Statement(sql=self.rewrite(text, default_schema))
 
-
-def _quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

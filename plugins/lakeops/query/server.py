@@ -35,7 +35,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.flight as fl
 
-from lakeops import duckdb_s3
+from lakeops import duckdb_s3, sqltext
 from lakeops.lake import Lake
 from lakeops.query import catalog
 from lakeops.query.dialect import Dialect, SQLRefused, Statement
@@ -118,7 +118,7 @@ class LakeSQL:
         if not lake.is_local:
             duckdb_s3.attach_lake(self.db, settings)
         root = lake.uri("").rstrip("/")
-        self.db.execute(f"SET allowed_directories = [{catalog.sql_literal(root + '/')}]")
+        self.db.execute(f"SET allowed_directories = [{sqltext.literal(root + '/')}]")
         self.db.execute("SET enable_external_access = false")
         self.db.execute("SET autoinstall_known_extensions = false")
         self.db.execute("SET autoload_known_extensions = false")

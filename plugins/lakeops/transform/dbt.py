@@ -16,11 +16,18 @@ Two targets, both derived from :class:`~lakeops.settings.Settings` and written t
 target, target path and log path filled in, and ``LAKEOPS_LAKE`` set to the lake. A child
 process keeps dbt's global state (flags, adapters, the DuckDB connection) out of the
 caller, and runs are serialized with a file lock: the DuckDB file takes one writer.
+
+The ``dbt_build`` DAG runs the project through astronomer-cosmos instead (a task per
+model, see ``dags/dbt_build.py``); :func:`cosmos_profile` is its profile: the same
+``profiles.yml``, written from the settings when a task runs (never when the DAG is
+parsed), with the same variables and the same lock around each dbt invocation
+(:func:`dbt_session`).
 """
 
 from __future__ import annotations
 
-import heapq
+import contextlib
+import functools
 import json
 import logging
 import os
@@ -28,16 +35,19 @@ import shutil
 import subprocess
 import sys
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from lakeops import datasets
 from lakeops.locking import file_lock
-from lakeops.query.catalog import SPACE
 from lakeops.secrets import write_private
 from lakeops.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from cosmos.config import ProfileConfig
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +83,10 @@ def manifest_path(settings: Settings) -> Path:
 
 
 def dag_manifest_path(settings: Settings) -> Path:
-    """The manifest the ``dbt_build`` DAG is rendered from: a copy published atomically
-    after each ``dbt parse``. The tasks' own dbt runs rewrite ``target/manifest.json``
-    while the DAG processor may be reading; a half-written file there must not change the
-    DAG's shape under a running run."""
+    """The manifest the ``dbt_build`` DAG is rendered from (Cosmos ``LoadMode.DBT_MANIFEST``):
+    a copy published atomically after each ``dbt parse``. Other dbt runs rewrite
+    ``target/manifest.json`` while the DAG processor may be reading; a half-written file
+    there must not change the DAG's shape under a running run."""
     return dbt_home(settings) / "dag-manifest.json"
 
 
@@ -95,6 +105,7 @@ def docs_dir(settings: Settings) -> str:
 
 def profiles(settings: Settings) -> dict[str, Any]:
     """The ``profiles.yml`` content: targets ``local`` (DuckDB) and ``dremio``."""
+    from lakeops.query.catalog import SPACE  # pyarrow: not when a DAG file imports this
     local = {
         "type": "duckdb",
         "path": str(dbt_home(settings) / "lakeops.duckdb"),
@@ -153,29 +164,46 @@ def write_profiles(settings: Settings) -> Path:
     return folder
 
 
-def _environment(settings: Settings) -> dict[str, str]:
+def dbt_variables(settings: Settings) -> dict[str, str]:
+    """The variables a dbt invocation needs on top of the caller's environment: the lake
+    (``LAKEOPS_LAKE``), no usage tracking, and the secrets the profile reads with
+    ``env_var()`` (the Flight password for ``dremio``, the S3 keys for an S3 lake). Computed
+    when dbt is about to run, never stored."""
     target = settings.dbt_target_name
-    env = dict(os.environ)
+    env = {
+        "LAKEOPS_LAKE": settings.lake if settings.lake_is_s3
+        else str(Path(settings.lake).absolute()),
+        "DO_NOT_TRACK": "1",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DBT_USE_COLORS": "false",
+    }
     if target == "local" and settings.lake_is_s3:
         from lakeops import duckdb_s3
+        from lakeops.object_store import ObjectStore
 
         duckdb_s3.install_httpfs(settings)
-        if settings.s3_access_key and settings.s3_secret_key:
-            env[S3_KEY_ENV["key_id"]] = settings.s3_access_key.get_secret_value()
-            env[S3_KEY_ENV["secret"]] = settings.s3_secret_key.get_secret_value()
-    env.update(
-        LAKEOPS_LAKE=settings.lake if settings.lake_is_s3 else str(Path(settings.lake).absolute()),
-        DO_NOT_TRACK="1",
-        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
-        DBT_USE_COLORS="false",
-    )
-    env.pop("DBT_PROFILES_DIR", None)
-    env.pop("DBT_PROJECT_DIR", None)
+        store = ObjectStore.from_settings(settings)
+        if store.has_keys:
+            env[S3_KEY_ENV["key_id"]] = str(store.access_key)
+            env[S3_KEY_ENV["secret"]] = str(store.secret_key)
     if target == "dremio":
         if settings.flight_password is None:
             raise ValueError("the dremio dbt target needs LAKEOPS_FLIGHT_PASSWORD")
         env[PASSWORD_ENV] = settings.flight_password.get_secret_value()
     return env
+
+
+@contextlib.contextmanager
+def dbt_session(settings: Settings, exclusive: bool = True) -> Iterator[dict[str, str]]:
+    """What a dbt invocation needs for as long as it runs: ``profiles.yml`` written from the
+    settings, the marts' folders, the lock (``exclusive``: the DuckDB file takes one
+    writer) and :func:`dbt_variables`, which it yields."""
+    env = dbt_variables(settings)
+    write_profiles(settings)
+    _prepare_marts(settings)
+    lock = file_lock(dbt_home(settings) / ".lock") if exclusive else contextlib.nullcontext()
+    with lock:
+        yield env
 
 
 def _command(args: list[str], settings: Settings) -> list[str]:
@@ -223,18 +251,18 @@ def _prepare_marts(settings: Settings) -> None:
     does not create its folder."""
     if settings.dbt_target_name != "local" or settings.lake_is_s3:
         return  # an S3 object needs no folder
-    for name in mart_names(settings):
+    for name in datasets.MART_NAMES:
         (Path(settings.lake) / "marts" / name).mkdir(parents=True, exist_ok=True)
 
 
 def run_dbt(args: list[str], settings: Settings) -> None:
     """Run ``dbt <args>`` (e.g. ``["build"]``, ``["run", "--select", "x"]``) for the
     configured target; raise :class:`DbtError` naming the failing nodes when it fails."""
-    env = _environment(settings)
-    write_profiles(settings)
-    _prepare_marts(settings)
     results = target_dir(settings) / "run_results.json"
-    with file_lock(dbt_home(settings) / ".lock"):
+    with dbt_session(settings) as variables:
+        env = {**os.environ, **variables}
+        env.pop("DBT_PROFILES_DIR", None)
+        env.pop("DBT_PROJECT_DIR", None)
         results.unlink(missing_ok=True)
         log.info("dbt %s (target %s)", " ".join(args), settings.dbt_target_name)
         tail: deque[str] = deque(maxlen=20)
@@ -258,13 +286,19 @@ def run_dbt(args: list[str], settings: Settings) -> None:
 def docs(settings: Settings | None = None) -> str:
     """Generate the dbt docs site and publish ``index.html``, ``manifest.json`` and
     ``catalog.json`` to ``<lake>/reports/dbt_docs/`` (the docs site serves ``reports/``)."""
-    from lakeops.lake import Lake
-
     settings = settings or get_settings()
     run_dbt(["docs", "generate"], settings)
+    return publish_docs(target_dir(settings), settings)
+
+
+def publish_docs(target: Path, settings: Settings) -> str:
+    """Copy the docs site ``dbt docs generate`` wrote into ``target`` to
+    ``<lake>/reports/dbt_docs/``; returns that folder."""
+    from lakeops.lake import Lake
+
     lake = Lake.from_settings(settings)
     for name in DOCS_FILES:
-        source = target_dir(settings) / name
+        source = target / name
         if lake.is_local:
             destination = lake.local_path(f"reports/dbt_docs/{name}")
             destination.parent.mkdir(parents=True, exist_ok=True)
@@ -272,6 +306,12 @@ def docs(settings: Settings | None = None) -> str:
         else:
             lake.put_file(source, f"reports/dbt_docs/{name}")
     return docs_dir(settings)
+
+
+def publish_cosmos_docs(project_dir: str, **_: Any) -> None:
+    """Cosmos' docs-operator callback: publish what its ``dbt docs generate`` wrote into
+    the task's copy of the project."""
+    publish_docs(Path(project_dir) / "target", get_settings())
 
 
 # -- Airflow tasks ------------------------------------------------------------------------
@@ -287,118 +327,51 @@ def build(settings: Settings | None = None) -> None:
     run_dbt(["build"], settings or get_settings())
 
 
-def run_model(model: str, settings: Settings | None = None) -> None:
-    run_dbt(["run", "--select", model], settings or get_settings())
-
-
-def run_model_tests(model: str, tests: list[str] | None = None,
-                    settings: Settings | None = None) -> None:
-    """The model's own data and unit tests, plus ``tests`` (tests of several models that
-    :func:`plan` gave to this one)."""
-    run_dbt(["test", "--select", model, *(tests or []), "--indirect-selection", "cautious"],
-            settings or get_settings())
-
-
-# -- the DAG's shape from the manifest ----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ModelStep:
-    """One model of the DAG: ``run_<name>`` after ``test_<parent>`` of each parent model,
-    then ``test_<name>``, which also runs ``shared_tests`` and so waits for
-    ``run_<m>`` of every model in ``test_parents``."""
-
-    name: str
-    parents: tuple[str, ...]
-    shared_tests: tuple[str, ...]
-    test_parents: tuple[str, ...]
-    is_mart: bool
-
-
 def manifest(settings: Settings) -> dict[str, Any] | None:
-    """The manifest the last ``dbt parse`` published, or ``None`` when there is none (or
-    it is unreadable)."""
+    """The manifest the last ``dbt parse`` published, or ``None`` when there is none yet,
+    or it is unreadable or holds no model (the DAG then falls back to one ``dbt build``)."""
     try:
         data: dict[str, Any] = json.loads(dag_manifest_path(settings).read_text())
-    except (OSError, ValueError):
+        if not any(n.get("resource_type") == "model" for n in data["nodes"].values()):
+            return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     return data
 
 
-def _topological(parents: dict[str, set[str]]) -> list[str]:
-    """Models in dependency order (Kahn's algorithm; ties by name, so the order is stable)."""
-    children: dict[str, list[str]] = {m: [] for m in parents}
-    for model, ps in parents.items():
-        for p in ps:
-            children[p].append(model)
-    waiting = {m: len(ps) for m, ps in parents.items()}
-    ready = [m for m, n in waiting.items() if n == 0]
-    heapq.heapify(ready)
-    order: list[str] = []
-    while ready:
-        model = heapq.heappop(ready)
-        order.append(model)
-        for child in children[model]:
-            waiting[child] -= 1
-            if waiting[child] == 0:
-                heapq.heappush(ready, child)
-    if len(order) != len(parents):
-        raise ValueError("the manifest's models have a dependency cycle")
-    return order
+# -- astronomer-cosmos ----------------------------------------------------------------------
 
 
-def plan(data: dict[str, Any]) -> list[ModelStep]:
-    """The models of a manifest in dependency order, with the tests each test task runs.
-
-    A test of one model runs with that model (``dbt test --select <model>``, cautious
-    indirect selection). A test of several models (relationships, singular tests) runs
-    once, with the parent that comes last in dependency order, after every parent ran."""
-    nodes = data.get("nodes", {})
-    models = {uid: n for uid, n in nodes.items()
-              if n.get("resource_type") == "model" and n.get("package_name") == PROJECT}
-    names = {uid: n["name"] for uid, n in models.items()}
-    paths = {n["name"]: str(n.get("original_file_path", "")) for n in models.values()}
-    parents = {names[uid]: {names[p] for p in n.get("depends_on", {}).get("nodes", [])
-                            if p in names}
-               for uid, n in models.items()}
-    order = _topological(parents)
-    position = {name: i for i, name in enumerate(order)}
-    shared: dict[str, list[str]] = {name: [] for name in order}
-    test_parents: dict[str, set[str]] = {name: set() for name in order}
-    for node in nodes.values():
-        if node.get("resource_type") != "test":
-            continue
-        tested = {names[p] for p in node.get("depends_on", {}).get("nodes", []) if p in names}
-        if len(tested) > 1:
-            owner = max(tested, key=position.__getitem__)
-            shared[owner].append(node["name"])
-            test_parents[owner] |= tested - {owner}
-    return [
-        ModelStep(
-            name=name,
-            parents=tuple(sorted(parents[name])),
-            shared_tests=tuple(sorted(shared[name])),
-            test_parents=tuple(sorted(test_parents[name])),
-            is_mart=paths[name].startswith("models/marts/"),
-        )
-        for name in order
-    ]
+def cosmos_profile(settings: Settings) -> ProfileConfig:
+    """The Cosmos ``ProfileConfig`` of the ``dbt_build`` DAG: ``<home>/dbt/profiles.yml``
+    for the configured target. Parsing the DAG only names the file; each Cosmos dbt
+    invocation runs inside :func:`dbt_session` (Cosmos' ``ensure_profile`` hook): the file
+    is written from the settings, the variables and secrets dbt reads are added to that
+    invocation's environment, and on the ``local`` target the lock keeps the DuckDB file
+    to one writer."""
+    return _cosmos_profile_class()(
+        profile_name=PROJECT,
+        target_name=settings.dbt_target_name,
+        profiles_yml_filepath=dbt_home(settings) / "profiles.yml",
+    )
 
 
-def planned_steps(settings: Settings) -> list[ModelStep] | None:
-    """The plan of the manifest the last ``dbt parse`` published; ``None`` when there is no
-    usable one (not parsed yet, from an incompatible dbt), so a DAG can fall back to one
-    ``dbt build``."""
-    data = manifest(settings)
-    if data is None:
-        return None
-    try:
-        return plan(data) or None
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        log.warning("ignoring unusable dbt manifest %s: %s", dag_manifest_path(settings), exc)
-        return None
+@functools.cache
+def _cosmos_profile_class() -> type[ProfileConfig]:
+    from cosmos.config import ProfileConfig  # Airflow's config: imported only by the DAG
 
+    class SettingsProfileConfig(ProfileConfig):
+        """``profiles.yml`` from :func:`write_profiles`, written when dbt runs."""
 
-def mart_names(settings: Settings) -> list[str]:
-    """The marts by their files (what ``dbt build`` writes under ``<lake>/marts/``)."""
-    return sorted(p.stem for p in (settings.dbt_project_dir / "models" / "marts").rglob("*.sql"))
+        def validate_profiles_yml(self) -> None:
+            """Nothing to check at parse time: the file is written when a task runs."""
+
+        @contextlib.contextmanager
+        def ensure_profile(self, desired_profile_path: Path | None = None,
+                           use_mock_values: bool = False) -> Iterator[tuple[Path, dict[str, str]]]:
+            settings = get_settings()
+            local = settings.dbt_target_name == "local"
+            with dbt_session(settings, exclusive=local) as variables:
+                yield Path(str(self.profiles_yml_filepath)), variables
+
+    return SettingsProfileConfig

@@ -11,6 +11,11 @@ Point in time: a job for interval D reads only curated partitions up to D (snaps
 tables: the newest copy up to D) and only events up to the as-of day, so a feature never
 sees the future. The result replaces the interval's partition atomically: Spark writes
 into a staging folder, the single part file is renamed into place.
+
+One run covers every interval it is given (:func:`run_jobs`, ``--interval D1 --interval
+D2 ...`` under spark-submit): one JVM and one session compute them oldest first, each
+partition published on its own; the session's memory stays flat however many jobs it runs
+(see ``SESSION_CONF``).
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ from __future__ import annotations
 import logging
 import shutil
 import uuid
+from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from lakeops.datasets import feature_job
 from lakeops.lake import DATA_FILE, Lake, partition_dir, table_path
 from lakeops.settings import Settings
 
@@ -31,8 +38,6 @@ log = logging.getLogger(__name__)
 
 ACTIVITY_TYPES = ("resource", "oucontent", "url", "subpage", "forumng", "quiz", "homepage")
 STUDENT = ["code_module", "code_presentation", "id_student"]
-OUTPUTS = {"education_features": ("education", "student_week"),
-           "business_features": ("business", "customer_day")}
 # orders that never turned into revenue
 NOT_REVENUE = ("cancelled", "returned")
 
@@ -76,7 +81,7 @@ def student_week(clicks: DataFrame, vle: DataFrame, assessments: DataFrame,
     week = as_of_day // 7  # floor division: day -3 is in week -1, as in Python
     week_start = week * 7
     c = (clicks.where(F.col("date") <= as_of_day)
-         .join(vle.select("id_site", "activity_type"), "id_site", "left"))
+         .join(F.broadcast(vle.select("id_site", "activity_type")), "id_site", "left"))
     in_week = F.col("date") >= week_start
     by_type = [F.sum(F.when(F.col("activity_type") == t, F.col("sum_click")).otherwise(0))
                .cast("bigint").alias(f"clicks_{t}") for t in ACTIVITY_TYPES]
@@ -93,8 +98,10 @@ def student_week(clicks: DataFrame, vle: DataFrame, assessments: DataFrame,
         F.max("date").alias("_last_day"),
     )
     s = (submissions.where(F.col("date_submitted") <= as_of_day)
-         .join(assessments.select("id_assessment", "code_module", "code_presentation",
-                                  F.col("date").alias("_deadline")), "id_assessment"))
+         .join(F.broadcast(assessments.select("id_assessment", "code_module",
+                                              "code_presentation",
+                                              F.col("date").alias("_deadline"))),
+               "id_assessment"))
     lateness = F.col("date_submitted") - F.col("_deadline")
     sub_feats = s.groupBy(*STUDENT).agg(
         F.count(F.lit(1)).cast("int").alias("assessments_submitted"),
@@ -157,7 +164,7 @@ def customer_day(orders: DataFrame, items: DataFrame, products: DataFrame,
     per_order_items = items.groupBy("order_id").agg(F.sum("quantity").alias("_qty"))
     cats = (o.select("order_id", "customer_id")
             .join(items.select("order_id", "product_id"), "order_id")
-            .join(products.select("product_id", "category"), "product_id")
+            .join(F.broadcast(products.select("product_id", "category")), "product_id")
             .groupBy("customer_id")
             .agg(F.countDistinct("category").cast("int").alias("distinct_categories")))
     base = o.join(per_order_items, "order_id", "left").groupBy("customer_id").agg(
@@ -192,64 +199,116 @@ def _business(spark: SparkSession, lake: Lake, interval: str) -> DataFrame:
 
 
 def write_partition(frame: DataFrame, lake: Lake, source: str, name: str,
-                    interval: str) -> str:
-    """Replace ``features/<source>/<name>/dt=<interval>/part-0.parquet`` with ``frame``."""
+                    interval: str) -> tuple[str, int]:
+    """Replace ``features/<source>/<name>/dt=<interval>/part-0.parquet`` with ``frame``;
+    returns its path and its rows (read from the written file's footer, so the frame is
+    computed once and never cached)."""
     target = table_path("features", f"{source}/{name}", partition_dir(interval), DATA_FILE)
     staging = f"features/_staging/{name}-{interval}-{uuid.uuid4().hex}"
     frame.coalesce(1).write.mode("overwrite").parquet(_uri(lake, staging))
     try:
         (part,) = [f.path for f in lake.ls(staging) if f.path.endswith(".parquet")]
+        rows = _rows(lake, part)
         lake.move(part, target)
     finally:
         if lake.is_local:
             shutil.rmtree(lake.local_path(staging), ignore_errors=True)
         else:
             lake.delete(staging)
-    return target
+    return target, rows
+
+
+def _rows(lake: Lake, path: str) -> int:
+    import pyarrow.parquet as pq
+
+    with lake.fs.open_input_file(lake.full(path)) as fh:
+        return int(pq.ParquetFile(fh).metadata.num_rows)
+
+
+# Every feature session, in-process or under spark-submit, runs with these. They keep one
+# session's memory flat over hundreds of jobs (``benchmarks/spark_bench.py`` measures it):
+# * no automatic broadcast joins: Spark sizes a table by its compressed Parquet files, so
+#   the order history (read up to the interval, growing every day) looked "under 10 MB"
+#   while it was millions of rows, and the driver collected and broadcast it whole until
+#   it ran out of heap. The small snapshot tables (vle, assessments, products) are
+#   broadcast by an explicit hint instead, so a plan no longer changes as history grows;
+# * the status store (kept even with the UI off) retains a bounded number of jobs, stages,
+#   tasks and SQL executions instead of the UI's defaults (1000, 1000, 100000, 1000).
+SESSION_CONF = {
+    "spark.sql.shuffle.partitions": "8",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.autoBroadcastJoinThreshold": "-1",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.ui.retainedJobs": "50",
+    "spark.ui.retainedStages": "100",
+    "spark.ui.retainedTasks": "5000",
+    "spark.sql.ui.retainedExecutions": "20",
+}
 
 
 def spark_session(settings: Settings, app: str) -> SparkSession:
     from pyspark.sql import SparkSession
 
     # spark-submit passes --driver-memory; an in-process session sets it before the JVM starts
-    return (SparkSession.builder.appName(app).master(settings.spark_master)
-            .config("spark.driver.memory", settings.spark_driver_memory)
-            .config("spark.sql.shuffle.partitions", "8")
-            .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.ui.enabled", "false")
-            .config("spark.ui.showConsoleProgress", "false")
-            .getOrCreate())
+    builder = (SparkSession.builder.appName(app).master(settings.spark_master)
+               .config("spark.driver.memory", settings.spark_driver_memory))
+    for key, value in SESSION_CONF.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+def _run_one(session: SparkSession, lake: Lake, job: str, interval: str) -> dict[str, Any]:
+    output = feature_job(job).output
+    source, name = str(output.source), output.table
+    build = _education if source == "education" else _business
+    path, rows = write_partition(build(session, lake, interval), lake, source, name, interval)
+    log.info("%s %s: %d rows -> %s", job, interval, rows, lake.uri(path))
+    return {"job": job, "interval": interval, "rows": rows, "path": path}
+
+
+def run_jobs(job: str, intervals: Sequence[str], settings: Settings,
+             spark: SparkSession | None = None) -> list[dict[str, Any]]:
+    """Compute one feature job for several intervals, oldest first, in one Spark session
+    (``spark``, or one of its own, stopped afterwards). Each interval's partition is
+    published on its own as soon as it is computed, so a failure at one interval leaves
+    the earlier ones done and a re-run gives the same result."""
+    feature_job(job)  # an unknown job fails before Spark starts
+    days = sorted(set(intervals))
+    lake = Lake.from_settings(settings)
+    own = spark is None
+    session = spark or spark_session(settings, f"lakeops-{job}")
+    try:
+        return [_run_one(session, lake, job, interval) for interval in days]
+    finally:
+        if own:
+            session.stop()
 
 
 def run_job(job: str, interval: str, settings: Settings,
             spark: SparkSession | None = None) -> dict[str, Any]:
     """Compute one feature job for one interval and publish its partition."""
-    source, name = OUTPUTS[job]
-    lake = Lake.from_settings(settings)
-    own = spark is None
-    session = spark or spark_session(settings, f"lakeops-{job}-{interval}")
-    try:
-        build = _education if source == "education" else _business
-        frame = build(session, lake, interval).cache()
-        rows = frame.count()
-        path = write_partition(frame, lake, source, name, interval)
-        frame.unpersist()
-    finally:
-        if own:
-            session.stop()
-    log.info("%s %s: %d rows -> %s", job, interval, rows, lake.uri(path))
-    return {"job": job, "interval": interval, "rows": rows, "path": path}
+    return run_jobs(job, [interval], settings, spark)[0]
 
 
 def main(job: str, argv: list[str] | None = None) -> None:
-    """Command line of the spark-submit entry points in ``spark_jobs/``."""
+    """Command line of the spark-submit entry points in ``spark_jobs/``:
+    ``--interval D1 [--interval D2 ...]`` (or ``--intervals D1,D2``) - every interval in
+    one session, oldest first; one JSON line per interval on stdout."""
     import argparse
     import json
 
     from lakeops.settings import get_settings
 
     parser = argparse.ArgumentParser(prog=f"{job}.py", description=f"Spark job {job}")
-    parser.add_argument("--interval", required=True, help="data interval day, YYYY-MM-DD")
+    parser.add_argument("--interval", action="append", default=[], metavar="YYYY-MM-DD",
+                        help="data interval day; repeat it for several days")
+    parser.add_argument("--intervals", default="", metavar="D1,D2,...",
+                        help="several data interval days, comma separated")
     args = parser.parse_args(argv)
+    intervals = [*args.interval, *filter(None, args.intervals.split(","))]
+    if not intervals:
+        parser.error("give at least one --interval")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    print(json.dumps(run_job(job, args.interval, get_settings())))
+    for result in run_jobs(job, intervals, get_settings()):
+        print(json.dumps(result), flush=True)

@@ -1,6 +1,10 @@
 """Run a feature job with Spark's own ``spark-submit`` (the master comes from settings:
 ``local[*]`` embedded, ``spark://host:7077`` in compose); its output goes to the log, so
-an Airflow task shows Spark's log in the task log."""
+an Airflow task shows Spark's log in the task log.
+
+One ``spark-submit`` covers every interval a task run has pending (``--interval D1
+--interval D2 ...``): one JVM start per run instead of one per interval; the job computes
+them oldest first in one session and replaces each interval's partition on its own."""
 
 from __future__ import annotations
 
@@ -8,16 +12,25 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
+from lakeops.object_store import ObjectStore
 from lakeops.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def submit_command(job: str, interval: str, settings: Settings) -> list[str]:
+def _ordered(intervals: str | Sequence[str]) -> list[str]:
+    """The intervals to compute, oldest first, each once."""
+    days = sorted({intervals} if isinstance(intervals, str) else set(intervals))
+    if not days:
+        raise ValueError("no interval to run")
+    return days
+
+
+def submit_command(job: str, intervals: str | Sequence[str], settings: Settings) -> list[str]:
     script = settings.spark_jobs_dir / f"{job}.py"
     if not script.exists():
         raise FileNotFoundError(f"no Spark job {job!r} ({script})")
@@ -28,7 +41,7 @@ def submit_command(job: str, interval: str, settings: Settings) -> list[str]:
             "--conf", "spark.ui.showConsoleProgress=false",  # bars are noise in a task log
             "--conf", f"spark.pyspark.python={sys.executable}",
             *_s3a_conf(settings),
-            str(script), "--interval", interval]
+            str(script), *(arg for day in _ordered(intervals) for arg in ("--interval", day))]
 
 
 def _s3a_conf(settings: Settings) -> list[str]:
@@ -37,21 +50,12 @@ def _s3a_conf(settings: Settings) -> list[str]:
     line, where any process could read them."""
     if not settings.lake_is_s3:
         return []
-    conf = {"fs.s3a.path.style.access": "true", "fs.s3a.endpoint.region": settings.s3_region}
-    if settings.s3_endpoint:
-        endpoint = urlsplit(settings.s3_endpoint)
-        conf["fs.s3a.endpoint"] = settings.s3_endpoint
-        conf["fs.s3a.connection.ssl.enabled"] = str(endpoint.scheme == "https").lower()
+    conf = ObjectStore.from_settings(settings).s3a_conf()
     return [arg for key, value in conf.items() for arg in ("--conf", f"spark.hadoop.{key}={value}")]
 
 
 def _s3_env(settings: Settings) -> dict[str, str]:
-    env = {}
-    if settings.lake_is_s3 and settings.s3_access_key and settings.s3_secret_key:
-        env["AWS_ACCESS_KEY_ID"] = settings.s3_access_key.get_secret_value()
-        env["AWS_SECRET_ACCESS_KEY"] = settings.s3_secret_key.get_secret_value()
-        env["AWS_REGION"] = settings.s3_region
-    return env
+    return ObjectStore.from_settings(settings).environment() if settings.lake_is_s3 else {}
 
 
 def submit_env(settings: Settings) -> dict[str, str]:
@@ -76,11 +80,15 @@ def _check_s3a(settings: Settings) -> None:
             f"Use a local-folder lake here, or run the compose profile.")
 
 
-def submit(job: str, interval: str, settings: Settings) -> None:
+def submit(job: str, intervals: str | Sequence[str], settings: Settings) -> None:
+    """Run ``job`` for ``intervals`` (one day or several) in one ``spark-submit``."""
     _check_s3a(settings)
+    days = _ordered(intervals)
     env = submit_env(settings)
-    cmd = submit_command(job, interval, settings)
-    log.info("spark-submit %s --interval %s (master %s)", job, interval, settings.spark_master)
+    cmd = submit_command(job, days, settings)
+    names = ", ".join(days)
+    log.info("spark-submit %s for %d interval(s): %s (master %s)", job, len(days), names,
+             settings.spark_master)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
                             text=True)
     assert proc.stdout is not None
@@ -88,7 +96,7 @@ def submit(job: str, interval: str, settings: Settings) -> None:
         log.info("%s", line.rstrip())
     code = proc.wait()
     if code != 0:
-        raise RuntimeError(f"Spark job {job} for {interval} failed (spark-submit exited "
+        raise RuntimeError(f"Spark job {job} for {names} failed (spark-submit exited "
                            f"{code}); its log is above")
 
 

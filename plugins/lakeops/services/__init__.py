@@ -1,0 +1,47 @@
+"""The embedded default's services: ``lakeops up`` / ``lakeops down`` / ``lakeops status``.
+
+* :mod:`~lakeops.services.specs` -- one declarative entry per service (command,
+  environment, port and its ``LAKEOPS_*_PORT`` variable, health check, links);
+* :mod:`~lakeops.services.supervisor` -- runs them under supervisord (restarts with
+  back-off, restart counts, no orphans at ``down``); why supervisord: see there;
+* :mod:`~lakeops.services.launch` -- the exec wrapper every program starts through;
+* :mod:`~lakeops.services.health` -- the probes;
+* :mod:`~lakeops.services.airflow` -- the Airflow environment, secrets, ``db migrate``;
+* :mod:`~lakeops.services.api` -- Airflow's REST API through ``apache-airflow-client``.
+"""
+
+from __future__ import annotations
+
+from lakeops.services.airflow import (
+    airflow_admin_password,
+    airflow_env,
+    lakeops_env,
+    prepare_dbt,
+    write_passwords_file,
+)
+from lakeops.services.api import airflow_client, airflow_token, retry_busy
+from lakeops.services.errors import PortInUseError, ServiceError, ServiceStartError
+from lakeops.services.specs import SERVICES, Link, Service, service_names
+from lakeops.services.supervisor import ServiceStatus, down, status, up
+
+__all__ = [
+    "SERVICES",
+    "Link",
+    "PortInUseError",
+    "Service",
+    "ServiceError",
+    "ServiceStartError",
+    "ServiceStatus",
+    "airflow_admin_password",
+    "airflow_client",
+    "airflow_env",
+    "airflow_token",
+    "down",
+    "lakeops_env",
+    "prepare_dbt",
+    "retry_busy",
+    "service_names",
+    "status",
+    "up",
+    "write_passwords_file",
+]
