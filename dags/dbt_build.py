@@ -57,8 +57,8 @@ manifest the last `dbt parse` published (`{manifest}`; `lakeops up` parses when 
 project changed). Execution mode `{mode}`: {mode_doc}
 Each model is a task group **&lt;model&gt;** with **&lt;model&gt;.run** then
 **&lt;model&gt;.test** (its data and unit tests); a model waits for its parents' tests, so a
-failed test stops what is built on it. A test of several models is its own task
-**&lt;test&gt;_test**, after all of them. A mart's run task emits the asset
+failed test stops what is built on it. A test of several models (relationships) reports
+in the test task of each of them. A mart's run task emits the asset
 `lakeops://marts/<model>` (a model-training DAG is scheduled on those), besides the
 OpenLineage-derived assets Cosmos emits. **dbt_docs** then publishes the dbt docs site to
 `<lake>/reports/dbt_docs/`.
@@ -123,8 +123,10 @@ def build(mode: ExecutionMode = MODE) -> DAG:
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
             test_behavior=TestBehavior.AFTER_EACH,
-            # a test of several models runs once, after all of them
-            should_detach_multiple_parents_tests=True,
+            # a test of several models reports with each of them: the producer's status of
+            # a detached test task never arrives in Cosmos 1.15's watcher mode (the task
+            # fails, then its retry runs the test again), measured in a run of make run
+            should_detach_multiple_parents_tests=False,
             enable_owner_inheritance=False,
         ),
         schedule=_sources(),

@@ -19,10 +19,30 @@
 {%- endmacro %}
 
 
-{#- The newest daily partition of a snapshot table (redelivered whole every day). -#}
+{#- The partitions a run reads: those up to LAKEOPS_DBT_AS_OF, the newest day every source
+    had published when the run started (set by lakeops.transform.dbt; unset: all of them).
+    A day published while the run goes on is left for the next run, so every model of one
+    run sees the same data. Rows without a partition (unit-test fixtures) pass. -#}
+{% macro published_as_of() -%}
+    {%- set as_of = env_var('LAKEOPS_DBT_AS_OF', '') -%}
+    {%- if as_of -%}
+        ({{ lakeops.partition_date() }} is null
+         or {{ lakeops.partition_date() }} <= cast('{{ as_of }}' as date))
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- The newest daily partition (as of the run) of a snapshot table, redelivered whole daily.
+    The condition sits inside max(): DuckDB 1.5.5 answers max(dt) of a hive-partitioned scan
+    from partition statistics and fails ("INTERNAL Error: Attempted to access index ...")
+    when a filter on dt sits beside it. -#}
 {% macro is_latest_partition(relation) -%}
     {{ lakeops.partition_date() }} = (
-        select max({{ lakeops.partition_date() }}) from {{ relation }}
+        select max(case when {{ lakeops.published_as_of() }}
+                        then {{ lakeops.partition_date() }} end)
+        from {{ relation }}
     )
 {%- endmacro %}
 

@@ -330,7 +330,8 @@ class Stopwatch:
 
 
 def run_demo(settings: Settings, start: date, days: int, *, scale: float = 0.01,
-             timeout: float = 1800, echo: Callable[[str], Any] = print) -> str:
+             timeout: float = 1800, echo: Callable[[str], Any] = print,
+             timings: Path = TIMINGS) -> str:
     from lakeops import services
     from lakeops.generate import generate
 
@@ -368,5 +369,5 @@ def run_demo(settings: Settings, start: date, days: int, *, scale: float = 0.01,
         report += "\n\n" + marts_report(settings)
     if failed:
         report += "\nFAILED runs (see the Airflow UI): " + ", ".join(failed)
-    watch.save(ingest_runs + runs, TIMINGS)
-    return report + "\n\n" + watch.table(ingest_runs + runs) + f"\n(saved to {TIMINGS})"
+    watch.save(ingest_runs + runs, timings)
+    return report + "\n\n" + watch.table(ingest_runs + runs) + f"\n(saved to {timings})"

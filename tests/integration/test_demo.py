@@ -1,11 +1,20 @@
 """`make run`'s demo, whole: deliveries -> ingest (backfill) -> Spark features -> dbt ->
 marts read back through the lakehouse SQL endpoint, every step started by Airflow's
-scheduler. All services run on free loopback ports in a throw-away state folder."""
+scheduler. All services run on free loopback ports in a throw-away state folder.
+
+The scheduler is killed (SIGKILL) while the first ingest runs: supervisord brings it back
+and the demo still completes, every run succeeding, no row twice."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import threading
+import time
 from collections.abc import Iterator
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from tests.conftest import free_port
@@ -21,6 +30,22 @@ START, DAYS = date(2024, 10, 1), 2
 INTERVALS = [(START + timedelta(days=i)).isoformat() for i in range(DAYS)]
 
 
+KILLED: dict[str, int] = {}
+
+
+def _kill_the_scheduler_once_ingest_runs(settings: Settings, lines: list[str],
+                                         stop: threading.Event) -> None:
+    while not stop.is_set():
+        if any(line.startswith("ingest_") and "running=" in line for line in lines):
+            (scheduler,) = [s for s in services.status(settings)
+                            if s.name == "airflow-scheduler"]
+            if scheduler.pid:
+                os.kill(scheduler.pid, signal.SIGKILL)
+                KILLED["pid"] = scheduler.pid
+                return
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, str, list[str]]]:
     settings = Settings(
@@ -29,12 +54,41 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, st
         airflow_parallelism=3,
     )
     lines: list[str] = []
+    stop = threading.Event()
+    killer = threading.Thread(target=_kill_the_scheduler_once_ingest_runs,
+                              args=(settings, lines, stop), daemon=True)
+    killer.start()
     try:
         report = demo.run_demo(settings, START, DAYS, scale=0.005, timeout=1500,
-                               echo=lines.append)
+                               echo=lines.append, timings=settings.home / "timings.json")
         yield settings, report, lines
     finally:
+        stop.set()
         services.down(settings)
+
+
+def test_the_killed_scheduler_came_back_by_itself(ran: tuple[Settings, str, list[str]]
+                                                  ) -> None:
+    settings, report, _ = ran
+    assert "pid" in KILLED, "the scheduler was never killed"
+    (scheduler,) = [s for s in services.status(settings) if s.name == "airflow-scheduler"]
+    assert scheduler.healthy and scheduler.pid != KILLED["pid"]
+    assert scheduler.restarts >= 1
+    assert "FAILED" not in report, report
+
+
+def test_the_demo_prints_and_keeps_its_stage_timings(ran: tuple[Settings, str, list[str]]
+                                                     ) -> None:
+    settings, report, _ = ran
+    saved = json.loads(Path(settings.home / "timings.json").read_text())
+    assert set(saved["stages"]) >= {"services up (lakeops up)",
+                                    "ingest, validate, publish (Airflow)",
+                                    "features and dbt after the last ingest"}
+    assert saved["total_s"] == pytest.approx(sum(saved["stages"].values()))
+    assert {d["dag_id"] for d in saved["dags"]} >= {
+        "ingest_education", "ingest_business", "features_education", "features_business",
+        "dbt_build"}
+    assert "total (after setup)" in report
 
 
 def test_every_run_the_demo_started_succeeded(ran: tuple[Settings, str, list[str]]) -> None:

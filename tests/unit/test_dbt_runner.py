@@ -128,3 +128,24 @@ def test_manifest_is_none_until_a_usable_one_is_published(tmp_path: Path) -> Non
     assert manifest(settings) is None, "no model: nothing to render"
     published.write_text(json.dumps({"nodes": {"model.lakeops.x": {"resource_type": "model"}}}))
     assert manifest(settings) == {"nodes": {"model.lakeops.x": {"resource_type": "model"}}}
+
+
+def test_a_run_reads_up_to_the_newest_day_every_source_has_published(
+        settings: Settings) -> None:
+    """A day one source has published but another has not yet stays out of the run, so the
+    marts of one run agree with each other (the newest day of all is read by the next)."""
+    from lakeops import datasets
+    from lakeops.lake import Lake
+    from lakeops.transform import dbt as dbt_mod
+
+    lake = Lake.from_settings(settings)
+    assert dbt_mod.published_as_of(settings) is None  # nothing published: read everything
+    for ds in datasets.DBT_SOURCES:
+        days = ["2024-10-01"] if ds.table == "orders" else ["2024-10-01", "2024-10-02"]
+        for day in days:
+            lake.write_bytes(f"{ds.path}/dt={day}/part-0.parquet", b"x")
+
+    assert dbt_mod.published_as_of(settings) == "2024-10-01"
+    assert dbt_mod.dbt_variables(settings)[dbt_mod.AS_OF_ENV] == "2024-10-01"
+    lake.write_bytes("curated/business/orders/dt=2024-10-02/part-0.parquet", b"x")
+    assert dbt_mod.published_as_of(settings) == "2024-10-02"

@@ -3,6 +3,7 @@ with source as (
 
     select * from {{ source('business', 'products') }}
     where {{ lakeops.is_latest_partition(source('business', 'products')) }}
+      and {{ lakeops.published_as_of() }}
 
 ),
 

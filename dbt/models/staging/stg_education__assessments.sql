@@ -3,6 +3,7 @@ with source as (
 
     select * from {{ source('education', 'assessments') }}
     where {{ lakeops.is_latest_partition(source('education', 'assessments')) }}
+      and {{ lakeops.published_as_of() }}
 
 ),
 

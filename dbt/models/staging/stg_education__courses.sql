@@ -3,6 +3,7 @@ with source as (
 
     select * from {{ source('education', 'courses') }}
     where {{ lakeops.is_latest_partition(source('education', 'courses')) }}
+      and {{ lakeops.published_as_of() }}
 
 ),
 

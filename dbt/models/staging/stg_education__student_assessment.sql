@@ -1,6 +1,7 @@
 with source as (
 
     select * from {{ source('education', 'studentAssessment') }}
+    where {{ lakeops.published_as_of() }}
 
 ),
 

@@ -2,6 +2,7 @@
 with source as (
 
     select * from {{ source('education', 'studentRegistration') }}
+    where {{ lakeops.published_as_of() }}
 
 ),
 

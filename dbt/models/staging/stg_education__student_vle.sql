@@ -1,6 +1,7 @@
 with source as (
 
     select * from {{ source('education', 'studentVle') }}
+    where {{ lakeops.published_as_of() }}
 
 ),
 

@@ -3,6 +3,7 @@ with source as (
 
     select * from {{ source('education', 'vle') }}
     where {{ lakeops.is_latest_partition(source('education', 'vle')) }}
+      and {{ lakeops.published_as_of() }}
 
 ),
 

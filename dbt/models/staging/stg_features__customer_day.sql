@@ -2,6 +2,7 @@
 with source as (
 
     select * from {{ source('business_features', 'customer_day') }}
+    where {{ lakeops.published_as_of() }}
 
 ),
 

@@ -2,6 +2,7 @@
 with source as (
 
     select * from {{ source('education_features', 'student_week') }}
+    where {{ lakeops.published_as_of() }}
 
 ),
 

@@ -102,6 +102,10 @@ def airflow_env(settings: Settings) -> dict[str, str]:
             "AIRFLOW__API_AUTH__JWT_SECRET": get_secret(settings, "airflow-jwt-secret"),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
             "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+            # one machine: a task whose supervisor stopped heartbeating (its scheduler was
+            # killed and restarted) is failed and retried after a minute, not five
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
+            "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "30",
             "MLFLOW_TRACKING_URI": settings.mlflow_url,
         }
     )

@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 PROJECT = "lakeops"  # the dbt project and its profile
 DREMIO_REST_PORT = 9047
 PASSWORD_ENV = "LAKEOPS_FLIGHT_PASSWORD"
+AS_OF_ENV = "LAKEOPS_DBT_AS_OF"
 S3_KEY_ENV = {"key_id": "LAKEOPS_S3_ACCESS_KEY", "secret": "LAKEOPS_S3_SECRET_KEY"}
 DOCS_FILES = ("index.html", "manifest.json", "catalog.json")
 # statuses of a node in run_results.json that fail a run
@@ -164,6 +165,24 @@ def write_profiles(settings: Settings) -> Path:
     return folder
 
 
+def published_as_of(settings: Settings) -> str | None:
+    """The newest day every dbt source (each curated table, both feature tables) has
+    published: what one run reads (``LAKEOPS_DBT_AS_OF``, macro ``published_as_of``), so a
+    day published while the run goes on does not reach half of its models. ``None`` while a
+    source has no partition yet (then every partition is read)."""
+    from lakeops.datasets import DBT_SOURCES
+    from lakeops.lake import Lake
+
+    lake = Lake.from_settings(settings)
+    newest = []
+    for ds in DBT_SOURCES:
+        days = lake.partitions(ds.zone, ds.dataset)
+        if not days:
+            return None
+        newest.append(max(days))
+    return min(newest)
+
+
 def dbt_variables(settings: Settings) -> dict[str, str]:
     """The variables a dbt invocation needs on top of the caller's environment: the lake
     (``LAKEOPS_LAKE``), no usage tracking, and the secrets the profile reads with
@@ -177,6 +196,9 @@ def dbt_variables(settings: Settings) -> dict[str, str]:
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DBT_USE_COLORS": "false",
     }
+    as_of = published_as_of(settings)
+    if as_of:
+        env[AS_OF_ENV] = as_of
     if target == "local" and settings.lake_is_s3:
         from lakeops import duckdb_s3
         from lakeops.object_store import ObjectStore
