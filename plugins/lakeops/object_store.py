@@ -26,14 +26,13 @@ class ObjectStore:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ObjectStore:
-        keys = settings.s3_access_key and settings.s3_secret_key
+        access, secret = settings.s3_access_key, settings.s3_secret_key
+        keys = bool(access and secret)  # a key is used only with its pair
         return cls(
             endpoint=settings.s3_endpoint or None,
             region=settings.s3_region,
-            access_key=settings.s3_access_key.get_secret_value()
-            if keys and settings.s3_access_key else None,
-            secret_key=settings.s3_secret_key.get_secret_value()
-            if keys and settings.s3_secret_key else None,
+            access_key=access.get_secret_value() if keys and access else None,
+            secret_key=secret.get_secret_value() if keys and secret else None,
         )
 
     @property

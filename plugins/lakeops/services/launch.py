@@ -30,15 +30,15 @@ import time
 from datetime import UTC, datetime
 
 
-def _stat(pid: int) -> tuple[int, int] | None:
-    """(process group, session) of ``pid`` from /proc, or None when it is gone."""
+def _stat(pid: int) -> tuple[str, int, int] | None:
+    """(state, process group, session) of ``pid`` from /proc, or None when it is gone."""
     try:
         with open(f"/proc/{pid}/stat") as fh:
             data = fh.read()
     except OSError:
         return None
     fields = data[data.rindex(")") + 2 :].split()  # state ppid pgrp session ...
-    return int(fields[2]), int(fields[3])
+    return fields[0], int(fields[2]), int(fields[3])
 
 
 def group_members(pgid: int, sid: int) -> list[int]:
@@ -53,7 +53,7 @@ def group_members(pgid: int, sid: int) -> list[int]:
         if not entry.isdigit() or int(entry) == os.getpid():
             continue
         stat = _stat(int(entry))
-        if stat == (pgid, sid):
+        if stat is not None and stat[1:] == (pgid, sid):
             if int(entry) == pgid:
                 return []
             members.append(int(entry))
@@ -72,19 +72,10 @@ def reap_group(pgid: int, sid: int, grace: float = 3.0) -> list[int]:
         deadline = time.monotonic() + grace
         while pids and time.monotonic() < deadline:
             time.sleep(0.1)
-            pids = [p for p in pids if _stat(p) is not None and not _zombie(p)]
+            pids = [p for p in pids if (stat := _stat(p)) is not None and stat[0] != "Z"]
         if not pids:
             break
     return pids
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            data = fh.read()
-    except OSError:
-        return True
-    return data[data.rindex(")") + 2 :].startswith("Z")
 
 
 def read_starts(path: str) -> list[tuple[float, float, int]]:

@@ -170,12 +170,11 @@ def published_as_of(settings: Settings) -> str | None:
     published: what one run reads (``LAKEOPS_DBT_AS_OF``, macro ``published_as_of``), so a
     day published while the run goes on does not reach half of its models. ``None`` while a
     source has no partition yet (then every partition is read)."""
-    from lakeops.datasets import DBT_SOURCES
     from lakeops.lake import Lake
 
     lake = Lake.from_settings(settings)
     newest = []
-    for ds in DBT_SOURCES:
+    for ds in datasets.DBT_SOURCES:
         days = lake.partitions(ds.zone, ds.dataset)
         if not days:
             return None
