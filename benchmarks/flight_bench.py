@@ -6,8 +6,9 @@ The query returns the whole full-scale clickstream partition the ingest benchmar
 * ``in-process DuckDB -> Arrow`` - the floor: the same SQL on DuckDB in the client's own
   process, result fetched as an Arrow table;
 * ``Flight endpoint`` - :class:`lakeops.query.Client` against the endpoint that
-  ``lakeops up`` starts (a separate server process on loopback): handshake, plan,
-  ``do_get``, every batch read;
+  ``lakeops up`` starts (a separate server process on loopback): handshake, plan (with
+  the grant check: the ``steward`` user, as raw is a steward's zone), ``do_get`` on a
+  query slot under the default limits (memory per query, time limit), every batch read;
 * ``DB-API fetchall`` - the row-based path: the same SQL on DuckDB's DB-API cursor,
   ``fetchall()`` into Python tuples.
 
@@ -48,10 +49,13 @@ def _rows(work: str) -> int:
 
 
 def _flight(work: str, port: str) -> int:
-    from lakeops.query import connect
+    from lakeops.query import connect, grants
     from lakeops.settings import Settings
 
-    with connect(Settings(home=Path(work), flight_port=int(port))) as client:
+    settings = Settings(home=Path(work), flight_port=int(port))
+    # raw is a data steward's zone: the grant check and the default limits are in the path
+    with connect(settings, user="steward",
+                 password=grants.password(settings, "steward")) as client:
         return int(client.table(SQL).num_rows)
 
 

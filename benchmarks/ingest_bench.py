@@ -32,17 +32,18 @@ def prepare(work: Path, scale: float, days: int) -> list[Path]:
     from lakeops.settings import Settings
 
     settings = Settings(home=work)
-    lake = Lake.from_settings(settings)
-    delivery = work / "lake" / "landing" / "education" / "studentVle" / INTERVAL
+    landing = Path(settings.landing_root) / "landing"  # beside the lake: <work>/landing
+    delivery = landing / "education" / "studentVle" / INTERVAL
     if not delivery.exists():
         t0 = time.perf_counter()
-        generate(lake, "education", date(2024, 10, 1), days, scale=scale, seed=7)
+        generate(Lake.landing(settings), "education", date(2024, 10, 1), days, scale=scale,
+                 seed=7)
         print(f"generated {days} days at scale {scale} in {time.perf_counter() - t0:.1f}s")
         delivery.mkdir(parents=True)
-        for f in sorted((work / "lake" / "landing" / "education" / "studentVle").glob("*/*.csv")):
+        for f in sorted((landing / "education" / "studentVle").glob("*/*.csv")):
             if f.parent != delivery:
                 shutil.move(str(f), delivery / f.name)
-    archived = work / "lake" / "landing" / "_archive" / "education" / "studentVle" / INTERVAL
+    archived = landing / "_archive" / "education" / "studentVle" / INTERVAL
     for f in sorted(archived.glob("*.csv")):  # an earlier run archived it: deliver it again
         shutil.move(str(f), delivery / f.name)
     return sorted(delivery.glob("*.csv"))

@@ -30,13 +30,13 @@ def prepare(work: Path) -> None:
     from lakeops.settings import Settings
 
     settings = Settings(home=work)
-    landing = work / "lake" / "landing" / "education"
+    landing = Path(settings.landing_root) / "landing"  # beside the lake: <work>/landing
     for table, pattern in (("studentRegistration", "*/*.csv"), ("vle", "2024-10-01/*.csv")):
-        target = landing / table / INTERVAL
-        archived = work / "lake" / "landing" / "_archive" / "education" / table / INTERVAL
+        target = landing / "education" / table / INTERVAL
+        archived = landing / "_archive" / "education" / table / INTERVAL
         if not target.exists() and not archived.exists():
             target.mkdir(parents=True)
-            for f in sorted((landing / table).glob(pattern)):
+            for f in sorted((landing / "education" / table).glob(pattern)):
                 if f.parent != target:
                     shutil.copy(f, target / f.name)
         ingest_table("education", table, INTERVAL, settings)

@@ -24,8 +24,10 @@ DOC = """
 Daily, for the data interval `[data_interval_start, data_interval_end)`:
 
 1. **wait_for_delivery** waits (reschedule mode) until every table of the source has a
-   delivery under `landing/{source}/<table>/<YYYY-MM-DD>/`; when the timeout passes the
-   run fails naming the missing tables — a missing delivery is never a silent success.
+   delivery under `landing/{source}/<table>/<YYYY-MM-DD>/` in the landing store (beside
+   the lake, `LAKEOPS_LANDING_URI`); when the timeout passes the run fails naming the
+   missing tables — a missing delivery is never a silent success. A delivery that
+   `purge_landing` removed under the retention rule fails it at once: deliver it again.
 2. **ingest_&lt;table&gt;** reads each delivery per its contract
    (`expectations/contracts/{source}/`), casts to the contract's types, pseudonymizes PII,
    replaces `raw/{source}/<table>/dt=<interval>/`, keeps rejected rows with their rule in

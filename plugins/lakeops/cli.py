@@ -74,6 +74,11 @@ def _print_access(settings) -> None:  # type: ignore[no-untyped-def]
     for title, url, login in access_rows(settings):
         typer.echo(f"{title:<13}{url}  {login}".rstrip())
     typer.echo(f"{'Lake':<13}{settings.lake}")
+    try:
+        landing = f"{settings.landing_root}/landing  (deliveries, beside the lake)"
+    except ValueError as exc:  # a misconfigured landing zone is named, not a crash here
+        landing = str(exc)
+    typer.echo(f"{'Landing':<13}{landing}")
     typer.echo(f"{'State folder':<13}{settings.home}  (secrets in {settings.secrets_dir}, "
                f"logs in {settings.log_dir})")
 
@@ -89,12 +94,13 @@ def generate(
         help="engagement_drop (education) | price_change (business)")] = None,
     bad_records: Annotated[float, typer.Option(help="fraction of planted bad rows")] = 0.0,
 ) -> None:
-    """Write realistic daily deliveries into landing/ (deterministic for a seed)."""
+    """Write realistic daily deliveries into landing/ (deterministic for a seed), in the
+    landing store beside the lake (LAKEOPS_LANDING_URI)."""
     from lakeops.generate import generate as run
     from lakeops.lake import Lake
 
     settings = get_settings()
-    result = run(Lake.from_settings(settings), domain, date.fromisoformat(start), days,
+    result = run(Lake.landing(settings), domain, date.fromisoformat(start), days,
                  scale=scale, seed=seed, drift=drift, bad_records=bad_records)
     typer.echo(json.dumps(_jsonable(result), indent=2, default=str))
 
@@ -125,6 +131,18 @@ def ingest(
     for table in TABLES[source]:
         ingest_mod.ingest_table(source, table, interval, settings)
     typer.echo(json.dumps(ingest_mod.record_interval(source, interval, settings)))
+
+
+@app.command("purge-landing")
+def purge_landing(
+    interval: Annotated[str, typer.Option(help="data interval day, YYYY-MM-DD")],
+) -> None:
+    """Purge PII-bearing deliveries older than the landing retention from the landing
+    archive, for one interval (what the purge_landing DAG runs), in this process."""
+    from lakeops import retention
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    typer.echo(json.dumps(retention.purge_landing(interval, get_settings()), indent=2))
 
 
 @app.command()
@@ -200,13 +218,18 @@ def sql(
     max_rows: Annotated[int, typer.Option(help="rows to print")] = 50,
     schema: Annotated[str | None, typer.Option(
         help="default schema for unqualified names, e.g. lakehouse.marts")] = None,
+    user: Annotated[str | None, typer.Option(
+        help="connect as this endpoint user (default LAKEOPS_FLIGHT_USER, the analyst); "
+             "e.g. steward to read raw and quarantine")] = None,
 ) -> None:
     """Run SQL on the lakehouse through Dremio's Flight protocol (the embedded endpoint
     here, Dremio in the compose profile) and print the result or save it."""
-    from lakeops.query import QueryError, connect
+    from lakeops.query import QueryError, connect, grants
 
+    settings = get_settings()
+    login = {} if user is None else {"user": user, "password": grants.password(settings, user)}
     try:
-        with connect(get_settings(), schema=schema) as client:
+        with connect(settings, schema=schema, **login) as client:
             table = client.table(statement)
     except QueryError as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -3,10 +3,13 @@
 * :func:`write_env_file` — ``lakeops compose-env``: the ``.env`` file docker compose reads,
   with every secret the compose file asks for generated once (mode 0600, never committed;
   values already there are kept, so running it again changes nothing).
-* :func:`init` — ``lakeops compose-init``, the ``lakeops-init`` service: the lake bucket in
-  MinIO, the Simple auth manager's password file, ``airflow db migrate``, the dbt manifest,
-  and Dremio's first user plus the ``lakehouse`` source over the bucket, so that
-  ``lakehouse.<zone>.<source>.<table>`` names the same tables as the embedded endpoint.
+* :func:`init` — ``lakeops compose-init``, the ``lakeops-init`` service: the lake bucket and
+  the landing bucket in MinIO (each checked with its own keys; the ``minio-init`` service
+  creates them and their users first), the Simple auth manager's password file,
+  ``airflow db migrate``, the dbt manifest, and Dremio's first user plus the ``lakehouse``
+  source over the lake bucket, so that ``lakehouse.<zone>.<source>.<table>`` names the
+  same tables as the embedded endpoint. The landing bucket (deliveries, PII in clear) is
+  never part of that source.
 
 The services themselves need a Docker engine. The env file and the Dremio source are
 tested as they are; the calls to Dremio's REST API follow its documentation and are
@@ -24,7 +27,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -53,6 +56,8 @@ def _dremio_password() -> str:
 # every ${VAR} docker-compose.yml requires, and how it is generated
 SECRETS: dict[str, Callable[[], str]] = {
     "MINIO_ROOT_PASSWORD": _token,
+    "MINIO_LAKE_PASSWORD": _token,  # MinIO user lakeops-lake: the lake bucket only
+    "MINIO_LANDING_PASSWORD": _token,  # MinIO user lakeops-landing: the landing bucket only
     "POSTGRES_PASSWORD": _token,
     "AIRFLOW_ADMIN_PASSWORD": _token,
     "AIRFLOW_FERNET_KEY": _fernet,
@@ -100,6 +105,14 @@ def _bucket_and_prefix(settings: Settings) -> tuple[str, str]:
                          f"{settings.lake}; set LAKEOPS_LAKE_URI")
     bucket, _, prefix = settings.lake.removeprefix("s3://").partition("/")
     return bucket, prefix.strip("/")
+
+
+def _landing_bucket(settings: Settings) -> str:
+    root = settings.landing_root
+    if not root.startswith("s3://"):
+        raise ValueError(f"the compose profile keeps the landing zone in MinIO (s3://...), "
+                         f"not {root}; set LAKEOPS_LANDING_URI")
+    return root.removeprefix("s3://").partition("/")[0]
 
 
 def dremio_source(settings: Settings) -> dict[str, Any]:
@@ -194,14 +207,22 @@ def init_dremio(settings: Settings, *, timeout_s: float = 600) -> None:
 
 
 def create_bucket(settings: Settings) -> None:
+    """The lake bucket and the landing bucket, each reached with its own keys (a user
+    whose policy covers its bucket only may not list the others: ``HEAD`` it instead)."""
     import boto3
+    from botocore.exceptions import ClientError
 
-    bucket, _ = _bucket_and_prefix(settings)
-    client = boto3.client("s3", **ObjectStore.from_settings(settings).boto3_options())
-    existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
-    if bucket not in existing:
-        client.create_bucket(Bucket=bucket)
-        log.info("bucket %s created", bucket)
+    buckets: list[tuple[str, Literal["lake", "landing"]]] = [
+        (_bucket_and_prefix(settings)[0], "lake"), (_landing_bucket(settings), "landing")]
+    for bucket, store in buckets:
+        client = boto3.client("s3", **ObjectStore.from_settings(settings, store).boto3_options())
+        try:
+            client.head_bucket(Bucket=bucket)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
+                raise
+            client.create_bucket(Bucket=bucket)
+            log.info("bucket %s created", bucket)
 
 
 def init(settings: Settings) -> None:

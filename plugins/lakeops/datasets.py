@@ -7,7 +7,7 @@ dataset is spelled once. Each :class:`Dataset` knows
   one ``dt=<YYYY-MM-DD>`` partition per data interval below it;
 * its Airflow asset: name ``<zone>.<source>.<table>``, URI ``lakeops://<path>``;
 * the stage that writes it (``validate``, ``features``, ``dbt``, ``train``, ``infer``,
-  ``drift``) and, for derived datasets, the datasets it is computed from.
+  ``drift``, ``retention``) and, for derived datasets, the datasets it is computed from.
 
 Importing this module reads nothing but :mod:`lakeops.contracts` (the source tables) and
 imports no Airflow: :meth:`Dataset.asset` builds the ``airflow.sdk.Asset`` when a DAG asks.
@@ -158,11 +158,16 @@ MODELS = {"education": "student_at_risk", "business": "customer_churn"}
 PREDICTIONS = {model: Dataset("predictions", model, None, "infer") for model in MODELS.values()}
 DRIFT = {model: Dataset("monitoring", model, "drift", "drift") for model in MODELS.values()}
 
+# what the retention of PII-bearing deliveries removed from the landing archive
+# (lakeops.retention, DAG purge_landing): one row per purged file, one partition per interval
+LANDING_PURGES = Dataset("monitoring", "landing_purges", None, "retention",
+                         description="files purged from the landing archive by retention")
+
 
 def all_datasets() -> list[Dataset]:
     """Every dataset the platform writes, in pipeline order."""
     return [*RAW.values(), *QUARANTINE.values(), *CURATED.values(), *FEATURES.values(),
-            *MARTS.values(), *PREDICTIONS.values(), *DRIFT.values()]
+            *MARTS.values(), *PREDICTIONS.values(), *DRIFT.values(), LANDING_PURGES]
 
 
 def by_name(name: str) -> Dataset:

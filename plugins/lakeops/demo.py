@@ -340,9 +340,9 @@ def run_demo(settings: Settings, start: date, days: int, *, scale: float = 0.01,
         echo("starting the embedded services ...")
         services.up(settings)
     with watch.stage("deliveries generated into landing/"):
-        lake = Lake.from_settings(settings)
+        landing = Lake.landing(settings)
         for source in TABLES:
-            generate(lake, source, start, days, scale=scale, seed=42, bad_records=0.002)
+            generate(landing, source, start, days, scale=scale, seed=42, bad_records=0.002)
     since = datetime.now(UTC)
     deadline = time.monotonic() + timeout
     with watch.stage("ingest, validate, publish (Airflow)"):

@@ -1,11 +1,12 @@
 """Synthetic daily deliveries: OULAD-shaped education data and a shop's business data.
 
-``generate(lake, domain, start, days, ...)`` writes, for every table of the domain and
+``generate(landing, domain, start, days, ...)`` writes, for every table of the domain and
 every day, one delivery file at ``landing/<source>/<table>/<YYYY-MM-DD>/<table>_<YYYYMMDD>.
-<ext>`` in the contract's format (CSV, JSON lines, Parquet). Every table is delivered every
-day: a snapshot repeats the whole reference table, an increment carries that day's rows and
-is header-only (CSV) or empty (JSON lines) on a day without rows, so "nothing happened"
-differs from "nothing arrived".
+<ext>`` in the contract's format (CSV, JSON lines, Parquet) into the landing store
+(``Lake.landing(settings)``, beside the lake, never inside it). Every table is delivered
+every day: a snapshot repeats the whole reference table, an increment carries that day's
+rows and is header-only (CSV) or empty (JSON lines) on a day without rows, so "nothing
+happened" differs from "nothing arrived".
 
 Determinism: the population (students, registrations, submissions, customers, products,
 daily volumes) comes from generators seeded by ``seed`` alone, and each day's events from
@@ -166,7 +167,7 @@ def _parquet_bytes(table: pa.Table) -> bytes:
     return buf.getvalue()
 
 
-def _write(lake: Lake, contract: Contract, day: date, table: pa.Table, result: GenerateResult
+def _write(landing: Lake, contract: Contract, day: date, table: pa.Table, result: GenerateResult
            ) -> None:
     fmt = contract.delivery.format
     table = table.select(contract.column_names)
@@ -178,7 +179,7 @@ def _write(lake: Lake, contract: Contract, day: date, table: pa.Table, result: G
         data = _parquet_bytes(table)
     path = (f"landing/{contract.source}/{contract.table}/{day.isoformat()}/"
             f"{contract.table}_{day.strftime('%Y%m%d')}.{fmt.value}")
-    lake.write_bytes(path, data)
+    landing.write_bytes(path, data)
     result.files.append(path)
     result.rows[contract.table] = result.rows.get(contract.table, 0) + table.num_rows
 
@@ -616,7 +617,7 @@ DRIFTS = {"education": ("engagement_drop",), "business": ("price_change",)}
 
 
 def generate(
-    lake: Lake,
+    landing: Lake,
     domain: str,
     start: date,
     days: int,
@@ -629,7 +630,8 @@ def generate(
     first_day: int = 0,
 ) -> GenerateResult:
     """Write ``days`` daily deliveries of ``domain`` (``education`` | ``business``) into
-    ``landing/``, starting ``start`` (delivery day index ``first_day``)."""
+    ``landing/`` of the landing store (``Lake.landing(settings)``), starting ``start``
+    (delivery day index ``first_day``)."""
     if domain not in TABLES:
         raise ValueError(f"unknown domain {domain!r}; domains are {', '.join(TABLES)}")
     if drift is not None and drift not in DRIFTS[domain]:
@@ -649,5 +651,5 @@ def generate(
             contract = contracts[table]
             if bad_records and contract.delivery.kind == "increment":
                 data = _plant(data, contract, _rng(seed, "bad", table, d), bad_records, result)
-            _write(lake, contract, day, data, result)
+            _write(landing, contract, day, data, result)
     return result

@@ -1,9 +1,12 @@
 """Ingest: landing/ deliveries -> raw/ partitions, per source table and data interval.
 
+Deliveries live in the landing store (:meth:`Lake.landing`: beside the lake, never inside
+it, with its own keys); what ingest writes goes to the lake (:meth:`Lake.from_settings`).
 For one table and one interval this
 
 1. finds the delivery in ``landing/<source>/<table>/<YYYY-MM-DD>/`` (or, on a re-run, in
-   the archive it was moved to);
+   the archive it was moved to; files whose name starts with ``.`` or ``_`` are not part
+   of a delivery);
 2. reads every file per the contract's delivery format and enforces the schema: values
    are cast to the contract's types and a row that cannot be cast, has a null where the
    contract forbids one, or is not a well-formed line is *rejected*, never dropped;
@@ -13,10 +16,13 @@ For one table and one interval this
    ``quarantine/<source>/<table>/dt=<interval>/ingest.parquet`` (rejected rows with the
    rule they broke);
 5. writes a manifest (files with checksums, rows in / written / rejected) beside the
-   partition, and archives the delivery under ``landing/_archive/`` — never deleting it.
+   partition, and archives the delivery under ``landing/_archive/``; ingest never deletes
+   it (:mod:`lakeops.retention` purges PII-bearing deliveries after
+   ``landing_retention_days``, leaving a ``_purged.json`` tombstone with their manifest).
 
 Re-running an interval gives the same partition, the same quarantine and the same
-manifest: nothing is appended, everything is replaced.
+manifest: nothing is appended, everything is replaced. Re-running an interval whose
+delivery was purged fails at once with :class:`DeliveryPurged`.
 
 Reading and casting run in DuckDB (``read_csv`` with ``store_rejects`` for CSV), so the
 hot path is as fast as a plain DuckDB CSV->Parquet copy.
@@ -57,6 +63,8 @@ else:  # imported when a task runs, not when a DAG file is parsed
 log = logging.getLogger(__name__)
 
 ARCHIVE = "landing/_archive"
+# left in an archived delivery's folder when retention purged its files
+PURGED = "_purged.json"
 QUARANTINE_FILE = "ingest.parquet"
 MANIFEST = "_manifest.json"
 
@@ -88,6 +96,30 @@ class DeliveryMissing(IngestError):
 
 class SchemaMismatch(IngestError):
     pass
+
+
+class DeliveryPurged(IngestError):
+    """The interval's delivery was purged by the retention rule; only its manifest is left.
+    Waiting or retrying cannot help: the file has to be delivered again."""
+
+
+_FAILING_AT_ONCE: dict[type[IngestError], type[IngestError]] = {}
+
+
+def _fail_fast(exc: IngestError) -> IngestError:
+    """``exc`` as an instance of its class that is also Airflow's ``AirflowFailException``
+    when Airflow is installed, so a task or sensor raising it fails at once, without retry
+    or further waiting (Airflow is imported here, when raised, so this module stays
+    importable without it)."""
+    cls = type(exc)
+    if cls not in _FAILING_AT_ONCE:
+        try:
+            from airflow.sdk.exceptions import AirflowFailException
+        except ImportError:  # the CLI or a test without Airflow
+            return exc
+        _FAILING_AT_ONCE[cls] = type(cls.__name__, (cls, AirflowFailException),
+                                     {"__module__": cls.__module__})
+    return _FAILING_AT_ONCE[cls](*exc.args)
 
 
 @dataclass
@@ -129,36 +161,66 @@ def archive_dir(contract: Contract, interval: date | str) -> str:
     return f"{ARCHIVE}/{contract.source}/{contract.table}/{_iso(interval)}"
 
 
-def find_delivery(lake: Lake, contract: Contract, interval: date | str) -> list[DeliveredFile]:
-    """The files of an interval's delivery: the inbox if anything is there (a new or
-    corrected delivery), else what an earlier run archived. Empty when nothing arrived."""
+def tombstone_path(contract: Contract, interval: date | str) -> str:
+    """Where retention leaves a purged delivery's manifest (kept forever)."""
+    return f"{archive_dir(contract, interval)}/{PURGED}"
+
+
+def is_delivered_file(name: str) -> bool:
+    """A file of a delivery, not a marker (``.``-hidden files, ``_purged.json``)."""
+    return not name.startswith((".", "_"))
+
+
+def find_delivery(landing: Lake, contract: Contract, interval: date | str
+                  ) -> list[DeliveredFile]:
+    """The files of an interval's delivery in the landing store: the inbox if anything is
+    there (a new or corrected delivery), else what an earlier run archived. Empty when
+    nothing arrived; :class:`DeliveryPurged` when retention purged it."""
     for folder in (inbox_dir(contract, interval), archive_dir(contract, interval)):
-        files = [f for f in lake.ls(folder) if not f.path.rsplit("/", 1)[-1].startswith(".")]
+        files = [f for f in landing.ls(folder) if is_delivered_file(f.path.rsplit("/", 1)[-1])]
         if files:
             return [DeliveredFile(f.path, f.path.rsplit("/", 1)[-1], f.size) for f in files]
+    tombstone = tombstone_path(contract, interval)
+    if landing.exists(tombstone):
+        purge = landing.read_json(tombstone)
+        raise DeliveryPurged(
+            f"the delivery of {contract.name} for {_iso(interval)} was purged on "
+            f"{purge['purged_on']} under the {purge['retention_days']}-day retention rule for "
+            f"PII-bearing deliveries; its manifest is kept at {landing.uri(tombstone)}; "
+            f"deliver the file again to re-process"
+        )
     return []
 
 
 def missing_deliveries(
     source: str, interval: date | str, settings: Settings | None = None
 ) -> list[str]:
-    """Tables of ``source`` whose delivery for ``interval`` has not arrived."""
+    """Tables of ``source`` whose delivery for ``interval`` has not arrived (raises
+    :class:`DeliveryPurged` when one was purged)."""
     settings = settings or get_settings()
-    lake = Lake.from_settings(settings)
+    landing = Lake.landing(settings)
     return [
         table
         for table in TABLES[source]
-        if not find_delivery(lake, get_contract(source, table), interval)
+        if not find_delivery(landing, get_contract(source, table), interval)
     ]
 
 
 def delivery_ready(source: str, interval: str, settings: Settings | None = None) -> bool:
-    """Sensor condition: every table of the source has its delivery for the interval."""
-    missing = missing_deliveries(source, interval, settings)
+    """Sensor condition: every table of the source has its delivery for the interval.
+
+    A purged delivery will not arrive by waiting: :class:`DeliveryPurged` is raised (as an
+    ``AirflowFailException`` too under Airflow), failing the sensor at once."""
+    settings = settings or get_settings()
+    try:
+        missing = missing_deliveries(source, interval, settings)
+    except DeliveryPurged as exc:
+        raise _fail_fast(exc) from None
     if missing:
         log.info(
-            "waiting for %s deliveries of %s: %s (expected under landing/%s/<table>/%s/)",
-            source, _iso(interval), ", ".join(missing), source, _iso(interval),
+            "waiting for %s deliveries of %s: %s (expected under %s/<table>/%s/)",
+            source, _iso(interval), ", ".join(missing),
+            Lake.landing(settings).uri(f"landing/{source}"), _iso(interval),
         )
     return not missing
 
@@ -477,23 +539,25 @@ def _withhold_pii(contract: Contract, rejects: list[dict[str, Any]]) -> None:
         )
 
 
-def _archive(lake: Lake, contract: Contract, interval: str, files: list[DeliveredFile]) -> None:
-    """Move inbox files to the archive. An archived file of the same name with other bytes
-    (an earlier delivery) is kept beside it under its checksum, never overwritten."""
+def _archive(landing: Lake, contract: Contract, interval: str,
+             files: list[DeliveredFile]) -> None:
+    """Move inbox files to the archive (in the landing store). An archived file of the same
+    name with other bytes (an earlier delivery) is kept beside it under its checksum, never
+    overwritten."""
     dest_dir = archive_dir(contract, interval)
     for f in files:
         dest = f"{dest_dir}/{f.name}"
         if f.path == dest:
             f.archived_to = dest
             continue
-        if lake.exists(dest):
-            old = lake.sha256(dest)
+        if landing.exists(dest):
+            old = landing.sha256(dest)
             if old == f.sha256:
-                lake.delete(f.path)  # the same bytes delivered twice: one copy is enough
+                landing.delete(f.path)  # the same bytes delivered twice: one copy is enough
                 f.archived_to = dest
                 continue
-            lake.move(dest, f"{dest}.{old[:12]}")
-        lake.move(f.path, dest)
+            landing.move(dest, f"{dest}.{old[:12]}")
+        landing.move(f.path, dest)
         f.archived_to = dest
 
 
@@ -502,23 +566,28 @@ def ingest_table(
 ) -> dict[str, Any]:
     """Ingest one table's delivery for one daily data interval; returns the manifest.
 
-    Raises :class:`DeliveryMissing` when nothing was delivered and :class:`SchemaMismatch`
-    when a file cannot be taken as a whole (a missing column, an unreadable file); in both
-    cases nothing is written and the delivery stays where it is.
+    Raises :class:`DeliveryMissing` when nothing was delivered, :class:`DeliveryPurged`
+    when retention purged the delivery, and :class:`SchemaMismatch` when a file cannot be
+    taken as a whole (a missing column, an unreadable file); in all cases nothing is
+    written and the delivery stays where it is. File paths in the manifest are relative to
+    the landing store's root.
     """
     settings = settings or get_settings()
     interval = _iso(interval)
     contract = get_contract(source, table)
-    lake = Lake.from_settings(settings)
-    files = find_delivery(lake, contract, interval)
+    lake, landing = Lake.from_settings(settings), Lake.landing(settings)
+    try:
+        files = find_delivery(landing, contract, interval)
+    except DeliveryPurged as exc:
+        raise _fail_fast(exc) from None
     if not files:
         raise DeliveryMissing(
             f"{contract.name}: no delivery for {interval} in "
-            f"{lake.uri(inbox_dir(contract, interval))}"
+            f"{landing.uri(inbox_dir(contract, interval))}"
         )
     manifest = Manifest(source, table, interval, files)
     with contextlib.ExitStack() as stack, _connection(settings) as con:
-        locals_ = [stack.enter_context(lake.local_copy(f.path)) for f in files]
+        locals_ = [stack.enter_context(landing.local_copy(f.path)) for f in files]
         with ThreadPoolExecutor(max_workers=1) as pool:  # checksums while DuckDB reads
             digests = [pool.submit(_sha256_local, p) for p in locals_]
             union, rejects = _stage(con, contract, files, locals_, manifest.warnings)
@@ -537,7 +606,7 @@ def ingest_table(
     manifest.rows_rejected = quarantine.num_rows
     manifest.rows_in = manifest.rows_written + manifest.rows_rejected
     manifest.rejected_by_rule = dict(Counter(r["_rule"] for r in rejects))
-    _archive(lake, contract, interval, files)
+    _archive(landing, contract, interval, files)
     lake.write_json(
         table_path("raw", contract.dataset, partition_dir(interval), MANIFEST), manifest.to_dict()
     )

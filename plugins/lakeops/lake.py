@@ -4,12 +4,17 @@ The lake is a local folder (embedded default) or ``s3://bucket/prefix`` (MinIO, 
 tests), both reached through :mod:`pyarrow.fs`. Paths inside the lake are plain relative
 strings such as ``raw/education/studentVle/dt=2024-10-01/part-0.parquet``.
 
+The landing zone (deliveries as delivered, PII in clear) is *not* in the lake: it is a
+:class:`Lake` of its own over ``settings.landing_root`` (:meth:`Lake.landing`), beside the
+lake, with its own keys, so its paths still read ``landing/<source>/...`` but nothing
+that reads the lake root (the SQL endpoint, Dremio) reaches them.
+
 Atomic visibility. A partition is a folder ``<zone>/<source>/<table>/dt=<interval>/``
 holding exactly one data file per writer role (``part-0.parquet`` by default). Files are
 the unit of atomicity:
 
-* on a local folder the file is written under ``_tmp/`` at the lake root and renamed into
-  place (``rename`` is atomic on one filesystem);
+* on a local folder the file is written under ``_tmp/`` at the lake root (``landing/_tmp/``
+  in the landing store) and renamed into place (``rename`` is atomic on one filesystem);
 * on S3 an object appears only when its (multipart) upload completes.
 
 So a reader sees the old file or the new one, never half of one, and a crashed writer
@@ -78,21 +83,35 @@ class FileInfo:
 class Lake:
     """Read and write tables and files under one lake root."""
 
-    def __init__(self, root: str, fs: pafs.FileSystem, base: str) -> None:
+    def __init__(self, root: str, fs: pafs.FileSystem, base: str, *, tmp: str = TMP) -> None:
         self.root = root  # as the user wrote it: /abs/folder or s3://bucket/prefix
         self.fs = fs
         self._base = base.rstrip("/")  # root as ``fs`` spells it
         self.is_local = isinstance(fs, pafs.LocalFileSystem)
+        self._tmp = tmp  # where local atomic writes are staged, relative to the root
 
     # construction -------------------------------------------------------------------
     @classmethod
     def from_settings(cls, settings: Settings) -> Lake:
-        root = settings.lake
+        """The lake (every zone but landing)."""
+        return cls._open(settings.lake, ObjectStore.from_settings(settings))
+
+    @classmethod
+    def landing(cls, settings: Settings) -> Lake:
+        """The landing store: the root *holding* ``landing/`` (``settings.landing_root``,
+        beside the lake, never inside it), reached with the landing keys. Its paths read
+        ``landing/<source>/<table>/<day>/...`` and ``landing/_archive/...``."""
+        root = settings.landing_root
+        return cls._open(root, ObjectStore.from_settings(settings, store="landing"),
+                         tmp=f"landing/{TMP}")
+
+    @classmethod
+    def _open(cls, root: str, store: ObjectStore, *, tmp: str = TMP) -> Lake:
         if root.startswith("s3://"):
-            options = ObjectStore.from_settings(settings).pyarrow_options()
-            return cls(root, pafs.S3FileSystem(**options), root.removeprefix("s3://"))
+            return cls(root, pafs.S3FileSystem(**store.pyarrow_options()),
+                       root.removeprefix("s3://"), tmp=tmp)
         base = str(Path(root).absolute())
-        return cls(base, pafs.LocalFileSystem(), base)
+        return cls(base, pafs.LocalFileSystem(), base, tmp=tmp)
 
     # paths --------------------------------------------------------------------------
     def full(self, path: str) -> str:
@@ -203,7 +222,7 @@ class Lake:
         if not self.is_local:
             yield self.full(path)  # an S3 object is visible only once its upload completes
             return
-        tmp_dir = Path(self.full(TMP))
+        tmp_dir = Path(self.full(self._tmp))
         tmp_dir.mkdir(parents=True, exist_ok=True)
         tmp = tmp_dir / f"{uuid.uuid4().hex}-{Path(path).name}"
         try:

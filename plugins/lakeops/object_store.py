@@ -11,7 +11,7 @@ never onto a command line.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from lakeops.settings import Settings
@@ -25,8 +25,14 @@ class ObjectStore:
     secret_key: str | None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ObjectStore:
+    def from_settings(cls, settings: Settings,
+                      store: Literal["lake", "landing"] = "lake") -> ObjectStore:
+        """The lake's store, or (``store="landing"``) the landing zone's: same endpoint and
+        region, its own keys (``landing_s3_*``) when both are set, else the lake's."""
         access, secret = settings.s3_access_key, settings.s3_secret_key
+        if store == "landing" and settings.landing_s3_access_key and \
+                settings.landing_s3_secret_key:
+            access, secret = settings.landing_s3_access_key, settings.landing_s3_secret_key
         keys = bool(access and secret)  # a key is used only with its pair
         return cls(
             endpoint=settings.s3_endpoint or None,

@@ -11,7 +11,7 @@ from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,6 +23,22 @@ def repo_root() -> Path:
 class Profile(StrEnum):
     LOCAL = "local"
     COMPOSE = "compose"
+
+
+def _refuse_overlap(landing: str, lake: str) -> None:
+    """Deliveries hold PII in clear: their folder must be neither the lake, nor inside it,
+    nor hold it."""
+    def norm(uri: str) -> str:
+        if uri.startswith("s3://"):
+            return "s3://" + "/".join(p for p in uri.removeprefix("s3://").split("/") if p)
+        return Path(uri).resolve().as_posix()
+
+    a, b = norm(landing), norm(lake)
+    if a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/"):
+        raise ValueError(
+            f"the landing zone {landing} overlaps the lake {lake}: deliveries hold PII in "
+            f"clear and must live beside the lake, never inside it; set LAKEOPS_LANDING_URI "
+            f"to a folder or bucket outside the lake")
 
 
 class Settings(BaseSettings):
@@ -39,6 +55,18 @@ class Settings(BaseSettings):
     s3_access_key: SecretStr | None = None
     s3_secret_key: SecretStr | None = None
     s3_region: str = "us-east-1"
+
+    # landing zone: deliveries as delivered (PII in clear), kept beside the lake, never
+    # inside it, so nothing that reads the lake (the SQL endpoint, Dremio) reaches them.
+    # ``landing_uri`` is the root holding the ``landing/`` folder: a local folder or
+    # s3://bucket[/prefix]; empty = the lake root's parent (see ``landing_root``). Its keys
+    # default to the lake's; endpoint and region are the lake's.
+    landing_uri: str = ""
+    landing_s3_access_key: SecretStr | None = None
+    landing_s3_secret_key: SecretStr | None = None
+    # archived deliveries of PII-bearing tables are purged after this many days
+    # (the purge_landing DAG; their manifests are kept forever)
+    landing_retention_days: int = Field(default=30, ge=0)
 
     host: str = "127.0.0.1"
     airflow_port: int = 8080
@@ -61,7 +89,7 @@ class Settings(BaseSettings):
 
     # lakehouse SQL (Dremio's Flight protocol): Dremio in compose, the embedded endpoint here
     flight_host: str | None = None  # defaults to ``host``
-    flight_user: str = "lakeops"
+    flight_user: str = "analyst"  # who lakeops sql, Superset and dbt connect as
     flight_password: SecretStr | None = None  # local profile: generated secret
     flight_token: SecretStr | None = None  # a Dremio personal access token instead
     flight_tls: bool = False
@@ -69,10 +97,48 @@ class Settings(BaseSettings):
     flight_tls_key: Path | None = None
     flight_token_ttl_s: int = 3600
 
+    # who may read what through the embedded endpoint: user -> role, role -> lake zones
+    # (JSON in the environment); each user's password is generated (or
+    # LAKEOPS_SECRET_SQL_PASSWORD_<USER>). The landing zone is never served.
+    sql_users: dict[str, str] = {"analyst": "analyst", "steward": "steward"}
+    sql_roles: dict[str, list[str]] = {
+        "analyst": ["curated", "features", "marts", "predictions", "monitoring"],
+        "steward": ["curated", "features", "marts", "predictions", "monitoring",
+                    "raw", "quarantine"],
+    }
+    # limits of the embedded endpoint: memory for the endpoint as a whole and per query
+    # (default: the whole split over the concurrent queries plus the catalog), queries
+    # running at once (more wait up to sql_queue_timeout_s), time per query
+    sql_memory_mb: int = Field(default=2048, ge=64)
+    sql_query_memory_mb: int | None = Field(default=None, ge=32)
+    sql_max_concurrent: int = Field(default=4, ge=1)
+    sql_query_timeout_s: float = Field(default=300.0, gt=0)
+    sql_queue_timeout_s: float = Field(default=30.0, ge=0)
+    sql_threads: int | None = Field(default=None, ge=1)  # per query; default: all cores
+
     @field_validator("home", mode="after")
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
         return value.expanduser().absolute()
+
+    @model_validator(mode="after")
+    def _sql_limits_fit(self) -> Settings:
+        per_query = self.sql_query_memory_mb
+        if per_query is not None and per_query * (self.sql_max_concurrent + 1) > self.sql_memory_mb:
+            raise ValueError(
+                f"LAKEOPS_SQL_QUERY_MEMORY_MB={per_query} x (LAKEOPS_SQL_MAX_CONCURRENT="
+                f"{self.sql_max_concurrent} + the catalog) exceeds LAKEOPS_SQL_MEMORY_MB="
+                f"{self.sql_memory_mb}: raise the whole or lower one of the others")
+        unknown = sorted({r for r in self.sql_users.values()} - set(self.sql_roles))
+        if unknown:
+            raise ValueError(f"LAKEOPS_SQL_USERS names role(s) {', '.join(unknown)} that "
+                             f"LAKEOPS_SQL_ROLES does not define")
+        return self
+
+    @property
+    def sql_query_memory(self) -> int:
+        """Memory one query may use, in MB (the catalog counts as one more query)."""
+        return self.sql_query_memory_mb or self.sql_memory_mb // (self.sql_max_concurrent + 1)
 
     @cached_property
     def lake(self) -> str:
@@ -82,6 +148,29 @@ class Settings(BaseSettings):
     @property
     def lake_is_s3(self) -> bool:
         return self.lake.startswith("s3://")
+
+    @cached_property
+    def landing_root(self) -> str:
+        """The root holding the ``landing/`` folder: ``landing_uri`` when set, else the lake
+        root's parent (``<home>/lake`` -> ``<home>``, ``s3://bucket/prefix`` ->
+        ``s3://bucket``). Raises ``ValueError`` when it cannot be derived (a lake at an S3
+        bucket's root) or when its ``landing/`` folder would overlap the lake."""
+        if self.landing_uri:
+            root = self.landing_uri.rstrip("/")
+            if not root.startswith("s3://"):
+                root = str(Path(root).expanduser().absolute())
+        elif self.lake_is_s3:
+            bucket_and_prefix = self.lake.removeprefix("s3://").strip("/")
+            if "/" not in bucket_and_prefix:
+                raise ValueError(
+                    f"the lake is the root of the bucket {self.lake}, so the landing zone "
+                    f"cannot lie beside it; set LAKEOPS_LANDING_URI (e.g. "
+                    f"s3://<another-bucket>) to where deliveries land")
+            root = "s3://" + bucket_and_prefix.rsplit("/", 1)[0]
+        else:
+            root = str(Path(self.lake).absolute().parent)
+        _refuse_overlap(f"{root}/landing", self.lake)
+        return root
 
     @property
     def airflow_home(self) -> Path:

@@ -38,10 +38,9 @@ def _deliver(settings: Settings, case: str) -> tuple[Lake, str, str, str]:
     (path,) = CORPUS.glob(f"{case}__*")
     table = path.name.split("__")[1].split(".")[0]
     source = SOURCE[table]
-    lake = Lake.from_settings(settings)
     inbox = f"landing/{source}/{table}/{DAY}/{path.name}"
-    lake.write_bytes(inbox, path.read_bytes())
-    return lake, source, table, inbox
+    Lake.landing(settings).write_bytes(inbox, path.read_bytes())
+    return Lake.from_settings(settings), source, table, inbox
 
 
 def test_every_corpus_file_has_an_expectation() -> None:
@@ -65,7 +64,7 @@ def test_bad_rows_are_quarantined_good_rows_land(settings: Settings, case: str) 
     assert all(r["_reason"] and r["_rule"] for r in rejects)
     # the delivery is kept byte for byte
     archived = m["files"][0]["archived_to"]
-    assert lake.read_bytes(archived) == (CORPUS / Path(inbox).name).read_bytes()
+    assert Lake.landing(settings).read_bytes(archived) == (CORPUS / Path(inbox).name).read_bytes()
     if case == "extra_column":
         assert "browser" in m["warnings"][0]
     if case == "non_utf8":
@@ -80,5 +79,5 @@ def test_unreadable_delivery_fails_clearly_and_is_kept(settings: Settings, case:
     with pytest.raises(error, match=message):
         ingest.ingest_table(source, table, DAY, settings)
 
-    assert lake.read_bytes(inbox) == (CORPUS / Path(inbox).name).read_bytes()
+    assert Lake.landing(settings).read_bytes(inbox) == (CORPUS / Path(inbox).name).read_bytes()
     assert not lake.exists(f"raw/{source}/{table}/dt={DAY}/part-0.parquet")

@@ -60,9 +60,9 @@ def _curated(lake: Path, source: str, table: str) -> str:
 def _publish_generated_days(settings: Settings) -> None:
     from lakeops.lake import Lake
 
-    lake = Lake.from_settings(settings)
+    landing = Lake.landing(settings)
     for source in TABLES:
-        generate(lake, source, START, DAYS, scale=0.01, seed=5)
+        generate(landing, source, START, DAYS, scale=0.01, seed=5)
         for d in range(DAYS):
             day = (START + timedelta(days=d)).isoformat()
             for table in TABLES[source]:

@@ -35,7 +35,7 @@ def _curated(lake: Lake, dataset: str, day: str) -> list[dict]:
 def test_clean_data_is_published_whole(any_settings: Settings, source: str) -> None:
     settings = any_settings
     lake = Lake.from_settings(settings)
-    generate(lake, source, date(2024, 10, 1), 1, scale=0.01, seed=5)
+    generate(Lake.landing(settings), source, date(2024, 10, 1), 1, scale=0.01, seed=5)
 
     published = _run(settings, source, DAY1)
 
@@ -52,7 +52,7 @@ def test_clean_data_is_published_whole(any_settings: Settings, source: str) -> N
 def test_data_docs_keep_every_run_as_pages_are_added(settings: Settings) -> None:
     """Each validation renders its own pages; the index lists every run so far."""
     lake = Lake.from_settings(settings)
-    generate(lake, "business", date(2024, 10, 1), 2, scale=0.01, seed=5)
+    generate(Lake.landing(settings), "business", date(2024, 10, 1), 2, scale=0.01, seed=5)
     _run(settings, "business", DAY1)
     _run(settings, "business", DAY2)
 
@@ -68,7 +68,8 @@ def test_data_docs_keep_every_run_as_pages_are_added(settings: Settings) -> None
 
 def test_planted_bad_rows_are_quarantined_with_their_rule(settings: Settings) -> None:
     lake = Lake.from_settings(settings)
-    generate(lake, "business", date(2024, 10, 1), 1, scale=0.01, seed=5, bad_records=0.02)
+    generate(Lake.landing(settings), "business", date(2024, 10, 1), 1, scale=0.01, seed=5,
+             bad_records=0.02)
 
     published = _run(settings, "business", DAY1)
 
@@ -95,16 +96,16 @@ def test_planted_bad_rows_are_quarantined_with_their_rule(settings: Settings) ->
     assert {r["order_id"] for r in _curated(lake, "business/payments", DAY1)} <= orders
 
 
-def _deliver(lake: Lake, source: str, table: str, body: str, day: str = DAY1) -> None:
-    lake.write_bytes(f"landing/{source}/{table}/{day}/{table}.csv", body.encode())
+def _deliver(landing: Lake, source: str, table: str, body: str, day: str = DAY1) -> None:
+    landing.write_bytes(f"landing/{source}/{table}/{day}/{table}.csv", body.encode())
 
 
-def _education_parents(lake: Lake) -> None:
-    _deliver(lake, "education", "courses",
+def _education_parents(landing: Lake) -> None:
+    _deliver(landing, "education", "courses",
              "code_module,code_presentation,module_presentation_length\nAAA,2024J,268\n")
-    _deliver(lake, "education", "vle", "id_site,code_module,code_presentation,activity_type,"
+    _deliver(landing, "education", "vle", "id_site,code_module,code_presentation,activity_type,"
              "week_from,week_to\n546669,AAA,2024J,resource,,\n")
-    _deliver(lake, "education", "studentRegistration",
+    _deliver(landing, "education", "studentRegistration",
              "code_module,code_presentation,id_student,date_registration,date_unregistration\n"
              + "".join(f"AAA,2024J,{s},-10,\n" for s in (11391, 11392, 11393)))
 
@@ -116,9 +117,9 @@ def _education_parents(lake: Lake) -> None:
 def test_bad_corpus_rows_are_quarantined(settings: Settings, case: str, rule: str,
                                          kept: int) -> None:
     lake = Lake.from_settings(settings)
-    _education_parents(lake)
+    _education_parents(Lake.landing(settings))
     (path,) = CORPUS.glob(f"{case}__*")
-    _deliver(lake, "education", "studentVle", path.read_text())
+    _deliver(Lake.landing(settings), "education", "studentVle", path.read_text())
     for table in ("courses", "vle", "studentRegistration", "studentVle"):
         ingest.ingest_table("education", table, DAY1, settings)
 
@@ -135,12 +136,13 @@ def test_bad_corpus_rows_are_quarantined(settings: Settings, case: str, rule: st
 
 def test_future_dated_orders_are_quarantined(settings: Settings) -> None:
     lake = Lake.from_settings(settings)
-    generate(lake, "business", date(2024, 10, 1), 1, scale=0.01, seed=5)
+    generate(Lake.landing(settings), "business", date(2024, 10, 1), 1, scale=0.01, seed=5)
     ingest.ingest_table("business", "customers", DAY1, settings)
     ingest.ingest_table("business", "order_items", DAY1, settings)
-    lake.delete(f"landing/business/orders/{DAY1}")
-    lake.write_bytes(f"landing/business/orders/{DAY1}/orders.jsonl",
-                     (CORPUS / "future_dates__orders.jsonl").read_bytes())
+    landing = Lake.landing(settings)
+    landing.delete(f"landing/business/orders/{DAY1}")
+    landing.write_bytes(f"landing/business/orders/{DAY1}/orders.jsonl",
+                        (CORPUS / "future_dates__orders.jsonl").read_bytes())
     ingest.ingest_table("business", "orders", DAY1, settings)
 
     summary = validate.validate_table("business", "orders", DAY1, settings)
@@ -152,12 +154,13 @@ def test_future_dated_orders_are_quarantined(settings: Settings) -> None:
 
 def test_volume_anomaly_fails_the_table_and_publishes_nothing(settings: Settings) -> None:
     lake = Lake.from_settings(settings)
-    generate(lake, "education", date(2024, 10, 1), 3, scale=0.01, seed=5)
+    generate(Lake.landing(settings), "education", date(2024, 10, 1), 3, scale=0.01, seed=5)
     for day in ("2024-10-01", "2024-10-02", "2024-10-03"):
         ingest.ingest_table("education", "studentVle", day, settings)
     day4 = "2024-10-04"
     header = "code_module,code_presentation,id_student,id_site,date,sum_click\n"
-    _deliver(lake, "education", "studentVle", header + "AAA,2024J,1,2,3,4\n", day=day4)
+    _deliver(Lake.landing(settings), "education", "studentVle", header + "AAA,2024J,1,2,3,4\n",
+             day=day4)
     ingest.ingest_table("education", "studentVle", day4, settings)
 
     with pytest.raises(validate.ValidationFailed, match="volume.within_band"):
@@ -173,7 +176,8 @@ def test_volume_anomaly_fails_the_table_and_publishes_nothing(settings: Settings
 
 def test_revalidating_an_interval_replaces_never_duplicates(settings: Settings) -> None:
     lake = Lake.from_settings(settings)
-    generate(lake, "business", date(2024, 10, 1), 1, scale=0.01, seed=5, bad_records=0.02)
+    generate(Lake.landing(settings), "business", date(2024, 10, 1), 1, scale=0.01, seed=5,
+             bad_records=0.02)
     first = _run(settings, "business", DAY1)
     before = _curated(lake, "business/orders", DAY1)
     second = validate.validate_interval("business", DAY1, settings)
@@ -190,10 +194,12 @@ def test_revalidating_an_interval_replaces_never_duplicates(settings: Settings) 
 def test_a_stale_redelivery_fails_freshness(settings: Settings, source: str, table: str) -> None:
     """Yesterday's events delivered again as today's: the interval fails as a whole."""
     lake = Lake.from_settings(settings)
-    generate(lake, source, date(2024, 10, 1), 1, scale=0.01, seed=5)
-    for info in lake.ls(f"landing/{source}/{table}/{DAY1}"):
+    generate(Lake.landing(settings), source, date(2024, 10, 1), 1, scale=0.01, seed=5)
+    landing = Lake.landing(settings)
+    for info in landing.ls(f"landing/{source}/{table}/{DAY1}"):
         name = info.path.rsplit("/", 1)[-1]
-        lake.write_bytes(f"landing/{source}/{table}/{DAY2}/{name}", lake.read_bytes(info.path))
+        landing.write_bytes(f"landing/{source}/{table}/{DAY2}/{name}",
+                            landing.read_bytes(info.path))
     _run(settings, source, DAY1)
     ingest.ingest_table(source, table, DAY2, settings)
 

@@ -20,7 +20,7 @@ START = date(2024, 10, 1)
 
 def test_dbt_builds_business_marts_in_an_s3_lake(s3_settings: Settings) -> None:
     lake = Lake.from_settings(s3_settings)
-    generate(lake, "business", START, 2, scale=0.005, seed=3)
+    generate(Lake.landing(s3_settings), "business", START, 2, scale=0.005, seed=3)
     for d in range(2):
         day = (START + timedelta(days=d)).isoformat()
         for table in TABLES["business"]:

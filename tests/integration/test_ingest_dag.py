@@ -43,9 +43,9 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         airflow_port=_free_port(), mlflow_port=_free_port(), docs_port=_free_port(),
         airflow_parallelism=3, delivery_timeout_s=25, delivery_poke_s=5,
     )
-    lake = Lake.from_settings(settings)
+    landing = Lake.landing(settings)
     for source in TABLES:  # two delivered days; day 3 never arrives
-        generate(lake, source, DAY1, 2, scale=0.002, seed=3, bad_records=0.01)
+        generate(landing, source, DAY1, 2, scale=0.002, seed=3, bad_records=0.01)
     try:
         services.up(settings, services=["airflow"], timeout=300)
         yield settings
@@ -88,9 +88,12 @@ def test_scheduler_backfills_both_days(airflow: Settings) -> None:
             "ingest_business", runs[0]["dag_run_id"]).task_instances
     assert {t.task_id for t in tis} >= {f"ingest_{t}" for t in TABLES["business"]}
     assert {t.model_dump(mode="json")["state"] for t in tis} == {"success"}
-    # every delivered file is archived, none left in the inbox, none deleted
-    assert not lake.ls(f"landing/business/orders/{DAY1}")
-    assert lake.ls(f"landing/_archive/business/orders/{DAY1}")
+    # every delivered file is archived in the landing store (beside the lake), none left in
+    # the inbox, none deleted, none copied into the lake
+    landing = Lake.landing(airflow)
+    assert not landing.ls(f"landing/business/orders/{DAY1}")
+    assert landing.ls(f"landing/_archive/business/orders/{DAY1}")
+    assert not lake.exists("landing")
 
 
 def test_publishing_curated_tables_triggers_the_spark_features(airflow: Settings) -> None:

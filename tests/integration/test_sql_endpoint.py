@@ -21,11 +21,12 @@ import pytest
 
 from lakeops import services
 from lakeops.lake import Lake
-from lakeops.query import Client, QueryError, connect
+from lakeops.query import Client, QueryError, connect, grants
 from lakeops.query.server import flight_password
 from lakeops.settings import Settings, repo_root
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+PII_CSV = "landing/_archive/business/customers/2024-10-01/customers_20241001.csv"
 SUPERSET_PY = repo_root() / ".venv-superset" / "bin" / "python"
 
 
@@ -57,6 +58,15 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     for day, names in (("2024-10-01", ["a", "b"]), ("2024-10-02", ["a", "b", "c"])):
         lake.write_partition("curated", "business/products", day,
                              pa.table({"product_id": list(range(len(names))), "name": names}))
+    # zones only a data steward reads, and a delivery with PII in clear where an older
+    # layout kept it: inside the lake folder
+    lake.write_partition("raw", "business/orders", "2024-10-01", _orders([1, 2, 3, 99],
+                                                                         "2024-10-01"))
+    lake.write_partition("quarantine", "business/orders", "2024-10-01",
+                         pa.table({"_rule": ["ingest.column_type"], "_record": ["{}"]}))
+    pii = lake.local_path(PII_CSV)
+    pii.parent.mkdir(parents=True)
+    pii.write_text("customer_id,email\n1,ada@example.org\n")
     try:
         statuses = services.up(settings, services=["sql"], timeout=60)
         assert [(s.name, s.healthy) for s in statuses] == [("sql", True)], statuses
@@ -122,7 +132,7 @@ def test_metadata_statements_answer_like_dremio(endpoint: Settings) -> None:
     ("INSTALL httpfs", "read-only"),
     ("ATTACH 'other.duckdb'", "read-only"),
     ("SELECT 1; DROP VIEW x", "one statement"),
-    ("SELECT * FROM read_csv('/etc/passwd')", "Cannot access file"),
+    ("SELECT * FROM read_csv('/etc/passwd')", "not granted: read_csv"),
     ("SELECT * FROM lakehouse.curated.business.nosuch", "'nosuch' not found"),
 ])
 def test_writes_and_files_outside_the_lake_are_refused(endpoint: Settings, sql: str,
@@ -183,6 +193,12 @@ def test_lakeops_sql_prints_and_saves(endpoint: Settings, tmp_path: Path) -> Non
     bad = subprocess.run([lakeops, "sql", "DELETE FROM x"], env=env, capture_output=True,
                          text=True)
     assert bad.returncode == 1 and "read-only" in bad.stderr
+    raw = "SELECT count(*) AS n FROM lakehouse.raw.business.orders"
+    refused = subprocess.run([lakeops, "sql", raw], env=env, capture_output=True, text=True)
+    assert refused.returncode == 1 and "not granted" in refused.stderr
+    steward = subprocess.run([lakeops, "sql", raw, "--user", "steward"], env=env,
+                             capture_output=True, text=True, check=True)
+    assert steward.stdout.split()[:2] == ["n", "4"]
 
 
 @pytest.mark.skipif(not SUPERSET_PY.exists(), reason="the Superset environment is built by "
@@ -284,11 +300,165 @@ def test_the_endpoint_serves_an_s3_lake(s3_settings: Settings) -> None:
             time.sleep(2.5)  # the lake is re-listed at most every 2 s
             assert orders() == 5
             inside = lake.uri("curated/business/orders/dt=2024-10-01/part-0.parquet")
-            assert client.table(f"SELECT count(*) AS n FROM read_parquet('{inside}')")[
-                "n"][0].as_py() == 3
-            with pytest.raises(QueryError, match="(?i)permission|disabled"):
-                client.table(f"SELECT * FROM read_parquet('{outside}')")
+            for path in (inside, outside):  # by name only, even inside a granted zone
+                with pytest.raises(QueryError, match="not granted: read_parquet"):
+                    client.table(f"SELECT * FROM read_parquet('{path}')")
             with pytest.raises(QueryError, match="duckdb_secrets"):
                 client.table("SELECT * FROM duckdb_secrets()")
     finally:
         services.down(settings)
+
+
+# -- who may read what ---------------------------------------------------------------------
+
+
+def _as(settings: Settings, user: str) -> Client:
+    return Client(settings, user=user, password=grants.password(settings, user))
+
+
+def test_the_analyst_reads_published_zones_only(endpoint: Settings) -> None:
+    with _as(endpoint, "analyst") as analyst:
+        assert analyst.table("SELECT count(*) AS n FROM lakehouse.curated.business.orders"
+                             " WHERE dt <= DATE '2024-10-02'").column("n").to_pylist() == [5]
+        for zone in ("raw", "quarantine"):
+            with pytest.raises(QueryError, match=f"not granted: .*'{zone}' zone.*'analyst'"):
+                analyst.table(f"SELECT * FROM lakehouse.{zone}.business.orders")
+        # the DuckDB view name itself, quoted, is no way round
+        with pytest.raises(QueryError, match="not granted: .*'raw' zone"):
+            analyst.table('SELECT * FROM "lakehouse.raw.business.orders"')
+        with pytest.raises(QueryError, match="not granted: .*'raw' zone"):
+            analyst.table('DESCRIBE "lakehouse.raw.business"."orders"')
+        schemas = analyst.table("SHOW SCHEMAS").column("SCHEMA_NAME").to_pylist()
+        listed = analyst.table('SELECT DISTINCT TABLE_SCHEMA FROM INFORMATION_SCHEMA."TABLES"'
+                               ).column("TABLE_SCHEMA").to_pylist()
+    assert schemas == ["lakehouse.curated.business"]
+    assert listed == ["lakehouse.curated.business"]
+
+
+def test_the_steward_also_reads_raw_and_quarantine(endpoint: Settings) -> None:
+    with _as(endpoint, "steward") as steward:
+        raw = steward.table("SELECT count(*) AS n FROM lakehouse.raw.business.orders")
+        rules = steward.table("SELECT _rule FROM lakehouse.quarantine.business.orders")
+        schemas = steward.table("SHOW SCHEMAS").column("SCHEMA_NAME").to_pylist()
+    assert raw.column("n").to_pylist() == [4]
+    assert rules.column("_rule").to_pylist() == ["ingest.column_type"]
+    assert schemas == ["lakehouse.curated.business", "lakehouse.quarantine.business",
+                       "lakehouse.raw.business"]
+
+
+@pytest.mark.parametrize("user", ["analyst", "steward"])
+@pytest.mark.parametrize(("sql", "says"), [
+    ("SELECT email FROM read_csv('{pii}')", "not granted: read_csv"),
+    ("SELECT * FROM '{pii}'", "not granted: .* names a file"),
+    ("SELECT * FROM read_text('{pii}')", "not granted: read_text"),
+    ("SELECT * FROM read_blob('{pii}')", "not granted: read_blob"),
+    ("SELECT * FROM glob('{lake}/*')", "not granted: glob"),
+    ("SELECT (SELECT count(*) FROM glob('{lake}/landing/*')) AS n", "not granted: glob"),
+    ("SELECT * FROM read_parquet('{lake}/curated/business/orders/*/*.parquet')",
+     "not granted: read_parquet"),
+    ("SELECT * FROM query('SELECT * FROM read_csv(''{pii}'')')", "query\\(\\) is not available"),
+    ("SELECT * FROM duckdb_views()", "duckdb_views\\(\\) is not available"),
+    ("SELECT * FROM information_schema.views", "not found"),
+])
+def test_files_are_refused_for_every_user(endpoint: Settings, user: str, sql: str,
+                                          says: str) -> None:
+    """The pseudonymization cannot be undone through SQL: no user reads a delivery."""
+    lake = Lake.from_settings(endpoint)
+    text = sql.format(pii=lake.uri(PII_CSV), lake=lake.uri("").rstrip("/"))
+    with _as(endpoint, user) as client, pytest.raises(QueryError, match=says):
+        client.table(text)
+
+
+def test_each_user_has_its_own_password(endpoint: Settings) -> None:
+    analyst, steward = (grants.password(endpoint, u) for u in ("analyst", "steward"))
+    assert analyst != steward and len(steward) >= 24
+    with pytest.raises(QueryError, match="authentication failed for 'steward'"):
+        Client(endpoint, user="steward", password=analyst)
+    with connect(endpoint) as default:  # the platform's clients connect as the analyst
+        assert default.user == "analyst"
+
+
+# -- limits ----------------------------------------------------------------------------------
+
+SLOW = "SELECT sum(a.range * b.range) AS s FROM range(200000) a, range(200000) b"
+HUNGRY = "SELECT len(list(i)) AS n FROM range(100000000) t(i)"  # a list cannot spill
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """One query at a time, 64 MB each, 4 s each, 1 s wait for a turn."""
+    settings = Settings(home=tmp_path_factory.mktemp("lakeops-sql-limits"),
+                        flight_port=free_port(), sql_max_concurrent=1, sql_memory_mb=256,
+                        sql_query_memory_mb=64, sql_query_timeout_s=4, sql_queue_timeout_s=1)
+    Lake.from_settings(settings).write_partition("curated", "business/orders", "2024-10-01",
+                                                 _orders([1, 2, 3], "2024-10-01"))
+    try:
+        services.up(settings, services=["sql"], timeout=60)
+        yield settings
+    finally:
+        services.down(settings)
+
+
+def _serves(settings: Settings) -> None:
+    """The endpoint still answers, from the same process it started with."""
+    with connect(settings) as client:
+        assert client.table("SELECT count(*) AS n FROM lakehouse.curated.business.orders"
+                            ).column("n").to_pylist() == [3]
+    status = {s.name: s for s in services.status(settings)}["sql"]
+    assert status.healthy and status.restarts == 0, status
+
+
+def test_a_query_over_its_memory_limit_fails_clearly(limited: Settings) -> None:
+    with connect(limited) as client, pytest.raises(
+            QueryError, match="more memory than the per-query limit of 64 MB"):
+        client.table(HUNGRY)
+    _serves(limited)
+
+
+def test_a_query_over_its_time_limit_is_cancelled(limited: Settings) -> None:
+    started = time.monotonic()
+    with connect(limited) as client, pytest.raises(
+            QueryError, match="cancelled after 4 s: over the per-query time limit"):
+        client.table(SLOW)
+    assert time.monotonic() - started < 8
+    _serves(limited)
+
+
+def test_queries_over_the_concurrency_cap_wait_then_fail_clearly(limited: Settings) -> None:
+    errors: list[str] = []
+
+    def hold() -> None:
+        with connect(limited) as client:
+            try:
+                client.table(SLOW)  # holds the only slot until its time limit
+            except QueryError as exc:
+                errors.append(str(exc))
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    time.sleep(1.0)
+    with connect(limited) as client, pytest.raises(QueryError, match="endpoint is busy: 1 "):
+        client.table("SELECT 1 AS one")
+    holder.join(30)
+    assert errors and "time limit" in errors[0]
+    _serves(limited)
+
+
+def test_a_query_whose_client_went_away_is_cancelled(limited: Settings) -> None:
+    """The client process dies mid-query: its slot is free long before the time limit."""
+    env = {**os.environ, "LAKEOPS_HOME": str(limited.home),
+           "LAKEOPS_FLIGHT_PORT": str(limited.flight_port)}
+    client = subprocess.Popen([str(Path(sys.executable).parent / "lakeops"), "sql", SLOW],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(2.0)  # connected and running (the handshake takes well under a second)
+        assert client.poll() is None
+    finally:
+        client.kill()
+        client.wait()
+    killed = time.monotonic()
+    with connect(limited) as other:  # waits at most 1 s for the slot
+        assert other.table("SELECT 1 AS one").column("one").to_pylist() == [1]
+    # the dead client's query would have held the slot for 2 s more
+    assert time.monotonic() - killed < 1.8
+    _serves(limited)

@@ -24,6 +24,7 @@ from cryptography.fernet import Fernet
 from lakeops import compose
 from lakeops.compose import dremio_source, read_env_file, write_env_file
 from lakeops.lake import Lake
+from lakeops.object_store import ObjectStore
 from lakeops.query.catalog import SPACE
 from lakeops.services import airflow_admin_password
 from lakeops.settings import Profile, Settings, repo_root
@@ -103,14 +104,16 @@ def test_the_worker_environment_builds_the_production_settings(
     assert s.lake == "s3://lakeops" and s.lake_is_s3
     assert Lake.from_settings(s).uri("curated") == "s3://lakeops/curated"
 
-    # the object store: MinIO's root user is the key the lake, Spark and MLflow use
-    minio = services["minio"]["environment"]
+    # the object store: the lake's own MinIO user (created by minio-init) is the key the
+    # lake, Spark and MLflow use; MinIO's root user stays with minio and minio-init
     assert s.s3_endpoint == "http://minio:9000"
     assert s.s3_access_key is not None and s.s3_secret_key is not None
-    assert s.s3_access_key.get_secret_value() == minio["MINIO_ROOT_USER"] == env[
-        "AWS_ACCESS_KEY_ID"]
-    assert s.s3_secret_key.get_secret_value() == secrets["MINIO_ROOT_PASSWORD"] == env[
+    assert s.s3_access_key.get_secret_value() == "lakeops-lake" == env["AWS_ACCESS_KEY_ID"]
+    assert s.s3_secret_key.get_secret_value() == secrets["MINIO_LAKE_PASSWORD"] == env[
         "AWS_SECRET_ACCESS_KEY"]
+    holders = {name for name, svc in services.items()
+               if "MINIO_ROOT_PASSWORD" in json.dumps(svc.get("environment", {}))}
+    assert holders == {"minio", "minio-init"}
 
     # Spark: the master named in settings is the one the cluster runs
     assert s.spark_master == "spark://spark-master:7077"
@@ -135,6 +138,37 @@ def test_the_worker_environment_builds_the_production_settings(
     assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"].split(":")[0] == s.airflow_admin_user
 
 
+def test_the_landing_zone_has_its_own_bucket_and_keys(worker_settings: Settings,
+                                                     secrets: dict[str, str]) -> None:
+    s = worker_settings
+    services = _compose()["services"]
+    assert s.landing_root == "s3://lakeops-landing"
+    assert Lake.landing(s).uri("landing/_archive") == "s3://lakeops-landing/landing/_archive"
+    landing, lake = ObjectStore.from_settings(s, "landing"), ObjectStore.from_settings(s)
+    assert (landing.access_key, landing.secret_key) == (
+        "lakeops-landing", secrets["MINIO_LANDING_PASSWORD"])
+    assert landing.access_key != lake.access_key
+    assert secrets["MINIO_LANDING_PASSWORD"] != secrets["MINIO_LAKE_PASSWORD"]
+    assert landing.endpoint == lake.endpoint == "http://minio:9000"
+    # only the Airflow side (ingest, retention) holds the landing keys
+    for name in ("spark-master", "spark-worker", "mlflow", "docs"):
+        env = _env_of(name, secrets)
+        assert not any(k.startswith("LAKEOPS_LANDING") for k in env), name
+        assert secrets["MINIO_LANDING_PASSWORD"] not in env.values(), name
+    # minio-init: both buckets, a user per bucket whose policy names that bucket only
+    init = services["minio-init"]
+    script = init["command"][0]
+    assert "local/lakeops local/lakeops-landing" in script
+    assert "lakeops-init" in services and services["lakeops-init"]["depends_on"][
+        "minio-init"] == {"condition": "service_completed_successfully"}
+    for user, bucket in (("lakeops-lake", "lakeops"), ("lakeops-landing", "lakeops-landing")):
+        assert f"policy attach local {user} --user {user}" in script
+        policy = json.loads((ROOT / "docker" / "minio" / (
+            "lake-policy.json" if bucket == "lakeops" else "landing-policy.json")).read_text())
+        resources = {r for st in policy["Statement"] for r in st["Resource"]}
+        assert resources == {f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"}
+
+
 def test_dbt_and_dremio_agree_on_the_lakehouse_names(worker_settings: Settings,
                                                      secrets: dict[str, str]) -> None:
     dremio = profiles(worker_settings)["lakeops"]["outputs"]["dremio"]
@@ -149,8 +183,14 @@ def test_dbt_and_dremio_agree_on_the_lakehouse_names(worker_settings: Settings,
     assert dremio["object_storage_path"] == "marts"
     config = source["config"]
     assert config["rootPath"] == "/lakeops" and config["whitelistedBuckets"] == ["lakeops"]
-    assert config["accessKey"] == "lakeops"
-    assert config["accessSecret"] == secrets["MINIO_ROOT_PASSWORD"]
+    assert config["accessKey"] == "lakeops-lake"
+    assert config["accessSecret"] == secrets["MINIO_LAKE_PASSWORD"]
+    # the landing bucket is outside Dremio's source, and its keys cannot reach it
+    landing_bucket = worker_settings.landing_root.removeprefix("s3://").split("/")[0]
+    assert landing_bucket not in config["whitelistedBuckets"]
+    assert not f"/{landing_bucket}/".startswith(config["rootPath"].rstrip("/") + "/")
+    assert config["accessKey"] != ObjectStore.from_settings(worker_settings,
+                                                            "landing").access_key
     assert config["secure"] is False and config["compatibilityMode"] is True
     props = {p["name"]: p["value"] for p in config["propertyList"]}
     assert props["fs.s3a.endpoint"] == "minio:9000"
@@ -171,10 +211,10 @@ def test_spark_reads_the_s3_lake_through_s3a_without_keys_on_the_command_line(
     assert "spark.hadoop.fs.s3a.endpoint=http://minio:9000" in confs
     assert "spark.hadoop.fs.s3a.path.style.access=true" in confs
     assert "spark.hadoop.fs.s3a.connection.ssl.enabled=false" in confs
-    assert not any(secrets["MINIO_ROOT_PASSWORD"] in a for a in cmd)
+    assert not any(secrets["MINIO_LAKE_PASSWORD"] in a for a in cmd)
     env = submit_env(worker_settings)
-    assert env["AWS_ACCESS_KEY_ID"] == "lakeops"
-    assert env["AWS_SECRET_ACCESS_KEY"] == secrets["MINIO_ROOT_PASSWORD"]
+    assert env["AWS_ACCESS_KEY_ID"] == "lakeops-lake"
+    assert env["AWS_SECRET_ACCESS_KEY"] == secrets["MINIO_LAKE_PASSWORD"]
 
 
 def test_spark_on_an_s3_lake_without_hadoop_aws_says_why(worker_settings: Settings) -> None:

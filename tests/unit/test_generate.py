@@ -22,7 +22,8 @@ START = date(2024, 10, 1)
 
 
 def _lake(tmp_path: Path, name: str) -> Lake:
-    return Lake.from_settings(Settings(home=tmp_path / name))
+    """The landing store of a fresh state folder, where deliveries are generated."""
+    return Lake.landing(Settings(home=tmp_path / name))
 
 
 def _read(lake: Lake, source: str, table: str, day: date) -> pa.Table:

@@ -24,12 +24,13 @@ VLE_GOOD = [
 ]
 
 
-def deliver(lake: Lake, source: str, table: str, body: bytes | str, *, name: str | None = None,
-            day: str = DAY) -> str:
+def deliver(landing: Lake, source: str, table: str, body: bytes | str, *,
+            name: str | None = None, day: str = DAY) -> str:
+    """Put a delivery into the landing store's inbox (beside the lake, never in it)."""
     ext = get_contract(source, table).delivery.format.value
     stamp = day.replace("-", "")
     path = f"landing/{source}/{table}/{day}/{name or f'{table}_{stamp}.{ext}'}"
-    lake.write_bytes(path, body.encode() if isinstance(body, str) else body)
+    landing.write_bytes(path, body.encode() if isinstance(body, str) else body)
     return path
 
 
@@ -40,7 +41,8 @@ def quarantine(lake: Lake, source: str, table: str, day: str = DAY) -> list[dict
 
 def test_clean_delivery_lands_typed_and_archived(any_settings: Settings) -> None:
     lake = Lake.from_settings(any_settings)
-    inbox = deliver(lake, "education", "studentVle", VLE_HEADER + "\n".join(VLE_GOOD) + "\n")
+    landing = Lake.landing(any_settings)
+    inbox = deliver(landing, "education", "studentVle", VLE_HEADER + "\n".join(VLE_GOOD) + "\n")
 
     m = ingest.ingest_table("education", "studentVle", DAY, any_settings)
 
@@ -50,21 +52,22 @@ def test_clean_delivery_lands_typed_and_archived(any_settings: Settings) -> None
         raw.schema.field("sum_click").type)
     assert sorted(raw["sum_click"].to_pylist()) == [1, 4, 12]
     # the delivery is archived as delivered, with its checksum in the manifest
-    assert not lake.exists(inbox)
+    assert not landing.exists(inbox)
     archived = m["files"][0]["archived_to"]
-    assert lake.read_bytes(archived).decode().startswith(VLE_HEADER)
-    assert m["files"][0]["sha256"] == lake.sha256(archived)
+    assert landing.read_bytes(archived).decode().startswith(VLE_HEADER)
+    assert m["files"][0]["sha256"] == landing.sha256(archived)
     assert lake.read_json(f"raw/education/studentVle/dt={DAY}/_manifest.json") == m
 
 
 def test_bad_rows_are_kept_with_the_rule_they_broke(settings: Settings) -> None:
     lake = Lake.from_settings(settings)
+    landing = Lake.landing(settings)
     bad = [
         "AAA,2024J,11391,546669,0,abc",  # not an integer
         "AAA,2024J,,546669,0,3",  # null key
         "AAA,2024J,11391,546669",  # short line
     ]
-    deliver(lake, "education", "studentVle", VLE_HEADER + "\n".join(VLE_GOOD + bad) + "\n")
+    deliver(landing, "education", "studentVle", VLE_HEADER + "\n".join(VLE_GOOD + bad) + "\n")
 
     m = ingest.ingest_table("education", "studentVle", DAY, settings)
 
@@ -84,7 +87,8 @@ def test_bad_rows_are_kept_with_the_rule_they_broke(settings: Settings) -> None:
 
 def test_rerun_replaces_never_duplicates(settings: Settings) -> None:
     lake = Lake.from_settings(settings)
-    deliver(lake, "education", "studentVle",
+    landing = Lake.landing(settings)
+    deliver(landing, "education", "studentVle",
             VLE_HEADER + "\n".join([*VLE_GOOD, "AAA,2024J,1,2,0,x"]) + "\n")
     first = ingest.ingest_table("education", "studentVle", DAY, settings)
     raw1 = lake.read_partition("raw", "education/studentVle", DAY)
@@ -96,20 +100,21 @@ def test_rerun_replaces_never_duplicates(settings: Settings) -> None:
     assert {k: v for k, v in second.items() if k != "files"} == {
         k: v for k, v in first.items() if k != "files"
     }
-    assert len(lake.ls(f"landing/_archive/education/studentVle/{DAY}")) == 1
+    assert len(landing.ls(f"landing/_archive/education/studentVle/{DAY}")) == 1
 
 
 def test_corrected_redelivery_wins_and_the_old_file_is_kept(settings: Settings) -> None:
     lake = Lake.from_settings(settings)
-    deliver(lake, "education", "studentVle", VLE_HEADER + VLE_GOOD[0] + "\n")
+    landing = Lake.landing(settings)
+    deliver(landing, "education", "studentVle", VLE_HEADER + VLE_GOOD[0] + "\n")
     ingest.ingest_table("education", "studentVle", DAY, settings)
-    deliver(lake, "education", "studentVle", VLE_HEADER + "\n".join(VLE_GOOD) + "\n")
+    deliver(landing, "education", "studentVle", VLE_HEADER + "\n".join(VLE_GOOD) + "\n")
 
     m = ingest.ingest_table("education", "studentVle", DAY, settings)
 
     assert m["rows_written"] == 3
     assert lake.read_partition("raw", "education/studentVle", DAY).num_rows == 3
-    archive = lake.ls(f"landing/_archive/education/studentVle/{DAY}")
+    archive = landing.ls(f"landing/_archive/education/studentVle/{DAY}")
     assert len(archive) == 2, "the first delivery must be kept beside the correction"
 
 
@@ -122,18 +127,20 @@ def test_missing_delivery_is_a_clear_error(settings: Settings) -> None:
 
 def test_missing_column_fails_and_keeps_the_delivery(settings: Settings) -> None:
     lake = Lake.from_settings(settings)
-    inbox = deliver(lake, "education", "studentVle",
+    landing = Lake.landing(settings)
+    inbox = deliver(landing, "education", "studentVle",
                     "code_module,code_presentation,id_student,id_site,date\nAAA,2024J,1,2,0\n")
     with pytest.raises(ingest.SchemaMismatch, match="sum_click"):
         ingest.ingest_table("education", "studentVle", DAY, settings)
-    assert lake.exists(inbox)
+    assert landing.exists(inbox)
     assert not lake.exists(f"raw/education/studentVle/dt={DAY}/part-0.parquet")
 
 
 def test_extra_column_is_ignored_with_a_warning(settings: Settings) -> None:
     lake = Lake.from_settings(settings)
+    landing = Lake.landing(settings)
     body = VLE_HEADER.strip() + ",browser\n" + "\n".join(f"{r},firefox" for r in VLE_GOOD) + "\n"
-    deliver(lake, "education", "studentVle", body)
+    deliver(landing, "education", "studentVle", body)
     m = ingest.ingest_table("education", "studentVle", DAY, settings)
     assert m["rows_written"] == 3
     assert "browser" in m["warnings"][0]
@@ -143,6 +150,7 @@ def test_extra_column_is_ignored_with_a_warning(settings: Settings) -> None:
 
 def test_pii_is_pseudonymized_or_dropped(any_settings: Settings) -> None:
     lake = Lake.from_settings(any_settings)
+    landing = Lake.landing(any_settings)
     contract = get_contract("education", "studentInfo")
     values = {
         "code_module": "AAA", "code_presentation": "2024J", "id_student": "11391",
@@ -155,7 +163,8 @@ def test_pii_is_pseudonymized_or_dropped(any_settings: Settings) -> None:
     header = contract.column_names
     good = ",".join(f'"{values[c]}"' for c in header)
     broken = good.replace('"240"', '"lots"')
-    deliver(lake, "education", "studentInfo", ",".join(header) + "\n" + good + "\n" + broken + "\n")
+    deliver(landing, "education", "studentInfo",
+            ",".join(header) + "\n" + good + "\n" + broken + "\n")
 
     ingest.ingest_table("education", "studentInfo", DAY, any_settings)
 
@@ -173,11 +182,12 @@ def test_pii_is_pseudonymized_or_dropped(any_settings: Settings) -> None:
 
 def test_jsonl_broken_line_is_quarantined(settings: Settings) -> None:
     lake = Lake.from_settings(settings)
+    landing = Lake.landing(settings)
     contract = get_contract("business", "orders")
     good = {c.name: _sample(c.type) for c in contract.columns}
     lines = [json.dumps(good), '{"order_id": 2, "customer_id": ', json.dumps(
         {**good, "order_id": _sample("int64", 3)})]
-    deliver(lake, "business", "orders", "\n".join(lines) + "\n")
+    deliver(landing, "business", "orders", "\n".join(lines) + "\n")
 
     m = ingest.ingest_table("business", "orders", DAY, settings)
 
@@ -187,15 +197,15 @@ def test_jsonl_broken_line_is_quarantined(settings: Settings) -> None:
 
 
 def test_truncated_parquet_is_a_clear_error(settings: Settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    lake = Lake.from_settings(settings)
+    landing = Lake.landing(settings)
     contract = get_contract("business", "products")
     table = pa.table({c.name: pa.array([None], c.arrow_type) for c in contract.columns})
     pq.write_table(table, tmp_path / "p.parquet")
     data = (tmp_path / "p.parquet").read_bytes()
-    inbox = deliver(lake, "business", "products", data[: len(data) // 2])
+    inbox = deliver(landing, "business", "products", data[: len(data) // 2])
     with pytest.raises(ingest.SchemaMismatch, match="cannot read Parquet"):
         ingest.ingest_table("business", "products", DAY, settings)
-    assert lake.exists(inbox)
+    assert landing.exists(inbox)
 
 
 def _sample(kind: str, n: int = 1) -> object:
@@ -207,9 +217,10 @@ def _sample(kind: str, n: int = 1) -> object:
 
 def test_a_delivery_of_several_files_keeps_each_files_identity(settings: Settings) -> None:
     lake = Lake.from_settings(settings)
-    deliver(lake, "education", "studentVle", VLE_HEADER + VLE_GOOD[0] + "\n", name="part1.csv")
+    landing = Lake.landing(settings)
+    deliver(landing, "education", "studentVle", VLE_HEADER + VLE_GOOD[0] + "\n", name="part1.csv")
     reordered = "sum_click,date,id_site,id_student,code_presentation,code_module\n"
-    deliver(lake, "education", "studentVle", reordered + "7,0,546669,11400,2024J,CCC\n"
+    deliver(landing, "education", "studentVle", reordered + "7,0,546669,11400,2024J,CCC\n"
             "oops,0,546669,11401,2024J,CCC\n", name="part2.csv")
 
     m = ingest.ingest_table("education", "studentVle", DAY, settings)

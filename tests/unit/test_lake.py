@@ -34,18 +34,22 @@ def test_partition_roundtrip_and_replace(any_settings: Settings) -> None:
 
 
 def test_files_json_move_checksum(any_settings: Settings) -> None:
-    lake = Lake.from_settings(any_settings)
-    lake.write_bytes("landing/a/b/2024-10-01/f.csv", b"x,y\n1,2\n")
-    assert lake.exists("landing/a/b/2024-10-01/f.csv")
-    assert [f.path for f in lake.ls("landing/a/b/2024-10-01")] == ["landing/a/b/2024-10-01/f.csv"]
-    digest = lake.sha256("landing/a/b/2024-10-01/f.csv")
-    lake.move("landing/a/b/2024-10-01/f.csv", "landing/_archive/a/b/2024-10-01/f.csv")
-    assert not lake.exists("landing/a/b/2024-10-01/f.csv")
-    assert lake.sha256("landing/_archive/a/b/2024-10-01/f.csv") == digest
+    landing, lake = Lake.landing(any_settings), Lake.from_settings(any_settings)
+    landing.write_bytes("landing/a/b/2024-10-01/f.csv", b"x,y\n1,2\n")
+    assert landing.exists("landing/a/b/2024-10-01/f.csv")
+    assert [f.path for f in landing.ls("landing/a/b/2024-10-01")] == [
+        "landing/a/b/2024-10-01/f.csv"]
+    digest = landing.sha256("landing/a/b/2024-10-01/f.csv")
+    landing.move("landing/a/b/2024-10-01/f.csv", "landing/_archive/a/b/2024-10-01/f.csv")
+    assert not landing.exists("landing/a/b/2024-10-01/f.csv")
+    assert landing.sha256("landing/_archive/a/b/2024-10-01/f.csv") == digest
     lake.write_json("monitoring/m.json", {"rows": 3})
     assert lake.read_json("monitoring/m.json") == {"rows": 3}
-    with lake.local_copy("landing/_archive/a/b/2024-10-01/f.csv") as local:
+    with landing.local_copy("landing/_archive/a/b/2024-10-01/f.csv") as local:
         assert Path(local).read_bytes() == b"x,y\n1,2\n"
+    # the delivery is in the landing store only: nothing of it under the lake root
+    assert not lake.exists("landing")
+    assert [f.path for f in lake.ls("", recursive=True)] == ["monitoring/m.json"]
 
 
 def test_unknown_zone_is_refused(settings: Settings) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lakeops.query.dialect import Dialect, SQLRefused
+from lakeops.query.dialect import Dialect, SQLRefused, check_references
+from lakeops.query.grants import Grant
 
 TABLES = {("lakehouse", "curated", "business", "orders"): '"V_ORDERS"',
           ("lakehouse", "marts", "business_kpis_daily"): '"V_KPIS"'}
@@ -57,3 +58,55 @@ def test_metadata_statements(dialect: Dialect) -> None:
 def test_only_queries(dialect: Dialect, sql: str) -> None:
     with pytest.raises(SQLRefused):
         dialect.translate(sql)
+
+
+# -- grants and DuckDB's own parse tree --------------------------------------------------
+
+GRANTED = {("lakehouse", "curated", "business", "orders"): '"lakehouse.curated.business.orders"',
+           ("lakehouse", "raw", "business", "orders"): '"lakehouse.raw.business.orders"'}
+ANALYST = Grant("ana", "analyst", frozenset({"curated", "marts"}))
+
+
+def _check(sql: str) -> str:
+    import json
+
+    import duckdb
+
+    dialect = Dialect(GRANTED, INFO)
+    statement = dialect.translate(sql, None, ANALYST)
+    assert statement.sql is not None
+    tree = duckdb.connect().execute("SELECT json_serialize_sql(?)", [statement.sql]).fetchone()
+    assert tree is not None
+    check_references(json.loads(tree[0]), dialect, ANALYST)
+    return statement.sql
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT * FROM lakehouse.curated.business.orders",
+    "WITH o AS (SELECT * FROM lakehouse.curated.business.orders) SELECT count(*) FROM o",
+    "SELECT * FROM range(3) r, unnest([1, 2]) u",
+    "SELECT * FROM (VALUES (1)) v(a) JOIN lakehouse.curated.business.orders o ON true",
+    "SELECT * FROM lakehouse.curated.business.orders PIVOT (count(*) FOR status IN ('a'))",
+    'SELECT * FROM INFORMATION_SCHEMA."TABLES"',
+])
+def test_granted_queries_pass(sql: str) -> None:
+    _check(sql)
+
+
+@pytest.mark.parametrize(("sql", "says"), [
+    ("SELECT * FROM lakehouse.raw.business.orders", "not granted: .*'raw' zone.*'analyst'"),
+    ('SELECT * FROM "lakehouse.raw.business.orders"', "not granted: .*'raw' zone"),
+    ("SELECT (SELECT max(1) FROM lakehouse.raw.business.orders)", "not granted"),
+    ("SELECT * FROM read_csv('landing/x.csv')", "not granted: read_csv\\(\\) reads files"),
+    ("SELECT * FROM 'landing/x.csv'", "names a file"),
+    ("SELECT * FROM parquet_scan('x.parquet')", "not granted: parquet_scan"),
+    ("SELECT 1 WHERE 1 IN (SELECT count(*) FROM glob('*'))", "not granted: glob"),
+    ("SELECT * FROM query('SELECT 1')", "query\\(\\) is not available"),
+    ("SELECT * FROM duckdb_tables()", "duckdb_tables\\(\\) is not available"),
+    ("SELECT * FROM main.anything", "not found"),
+    ("SELECT * FROM pg_catalog.pg_class", "not found"),
+    ('WITH "lakehouse.curated.business.orders" AS (SELECT 1) SELECT 1', "may not be named"),
+])
+def test_everything_else_is_refused(sql: str, says: str) -> None:
+    with pytest.raises(SQLRefused, match=says):
+        _check(sql)

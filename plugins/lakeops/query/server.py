@@ -22,12 +22,18 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import hmac
+import json
 import logging
+import os
+import queue
 import secrets
+import shutil
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +43,9 @@ import pyarrow.flight as fl
 
 from lakeops import duckdb_s3, sqltext
 from lakeops.lake import Lake
-from lakeops.query import catalog
-from lakeops.query.dialect import Dialect, SQLRefused, Statement
+from lakeops.query import catalog, grants
+from lakeops.query.dialect import Dialect, SQLRefused, Statement, check_references
+from lakeops.query.grants import Grant
 from lakeops.settings import Settings, get_settings
 
 log = logging.getLogger("lakeops.query.server")
@@ -53,12 +60,8 @@ INFO_VIEWS = {"tables": '"INFORMATION_SCHEMA.TABLES"', "columns": '"INFORMATION_
 
 
 def flight_password(settings: Settings) -> str:
-    """The endpoint's password: ``LAKEOPS_FLIGHT_PASSWORD`` or the generated local secret."""
-    if settings.flight_password is not None:
-        return settings.flight_password.get_secret_value()
-    from lakeops.secrets import get_secret
-
-    return get_secret(settings, "flight-password")
+    """The password of ``LAKEOPS_FLIGHT_USER`` (the platform's clients connect as it)."""
+    return grants.password(settings, settings.flight_user)
 
 
 # -- results in the types Dremio clients read ---------------------------------------------
@@ -88,48 +91,38 @@ def client_schema(schema: pa.Schema) -> pa.Schema:
     return pa.schema([f.with_type(_client_type(f.type)) for f in schema])
 
 
-def _stream(reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
-    target = client_schema(reader.schema)
-    if target == reader.schema:
-        return reader
-
-    def cast() -> Iterator[pa.RecordBatch]:
-        for batch in reader:
-            yield batch.cast(target)
-
-    return pa.RecordBatchReader.from_batches(target, cast())
-
-
 # -- the engine ---------------------------------------------------------------------------
 
 
-class LakeSQL:
-    """DuckDB over the lake with one view per lake table, refreshed as the lake changes."""
+class Catalog:
+    """The lake's tables as the endpoint shows them, re-listed at most every
+    :data:`REFRESH_S`. Views are bound here once, on the catalog's own (memory-limited)
+    connection, to learn their columns; the query slots copy the view definitions."""
 
-    def __init__(self, settings: Settings, threads: int | None = None) -> None:
-        self.lake = lake = Lake.from_settings(settings)
-        self.db = duckdb.connect(config={"threads": threads} if threads else {})
-        self._lock = threading.Lock()
+    def __init__(self, lake: Lake, db: duckdb.DuckDBPyConnection, roles: dict[str, Grant]):
+        self.lake = lake
+        self.db = db
+        self.roles = roles  # one grant per role
+        self.lock = threading.Lock()
+        self.version = 0
         self._signature: frozenset[tuple[tuple[str, ...], str]] = frozenset()
         self._refreshed = 0.0
-        self.dialect = Dialect({}, INFO_VIEWS)
         self.tables: dict[tuple[str, ...], catalog.Table] = {}
-        self._info(())
-        if not lake.is_local:
-            duckdb_s3.attach_lake(self.db, settings)
-        root = lake.uri("").rstrip("/")
-        self.db.execute(f"SET allowed_directories = [{sqltext.literal(root + '/')}]")
-        self.db.execute("SET enable_external_access = false")
-        self.db.execute("SET autoinstall_known_extensions = false")
-        self.db.execute("SET autoload_known_extensions = false")
-        self.db.execute("SET lock_configuration = true")
+        self.columns: dict[str, list[tuple[str, str]]] = {}  # view -> (name, DuckDB type)
+        self.info: dict[str, dict[str, pa.Table]] = {}  # info view -> table, per role
+        self.dialect = self._dialect()
+        self._info()
         self.refresh(force=True)
+
+    def _dialect(self) -> Dialect:
+        return Dialect({k: t.view for k, t in self.tables.items()}, INFO_VIEWS,
+                       {role: info_views(role) for role in self.roles})
 
     def refresh(self, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self._refreshed < REFRESH_S:
             return
-        with self._lock:
+        with self.lock:
             if not force and now - self._refreshed < REFRESH_S:
                 return
             found = catalog.scan(self.lake)
@@ -138,76 +131,200 @@ class LakeSQL:
                 cur = self.db.cursor()
                 for key in set(self.tables) - set(found):
                     cur.execute(f"DROP VIEW IF EXISTS {self.tables[key].view}")
-                kept = {}
+                kept, columns = {}, {}
                 for key, table in found.items():
                     try:
                         cur.execute(f"CREATE OR REPLACE VIEW {table.view} AS "
                                     f"SELECT * FROM {table.source}")
+                        columns[table.view] = [(r[0], r[1]) for r in cur.execute(
+                            f"DESCRIBE {table.view}").fetchall()]
                         kept[key] = table
                     except duckdb.Error as exc:  # e.g. a partition removed meanwhile
                         log.warning("table %s skipped: %s", ".".join(table.path), exc)
-                self.tables = kept
-                self.dialect = Dialect({k: t.view for k, t in kept.items()}, INFO_VIEWS)
-                self._info(tuple(kept.values()))
+                self.tables, self.columns = kept, columns
+                self.dialect = self._dialect()
+                self._info()
                 self._signature = signature
+                self.version += 1
             self._refreshed = time.monotonic()
 
-    def _info(self, tables: tuple[catalog.Table, ...]) -> None:
-        """Dremio's INFORMATION_SCHEMA for the current tables."""
-        cur = self.db.cursor()
-        rows_t, rows_c = [], []
-        for t in tables:
-            rows_t.append(("DREMIO", t.schema, t.name, "TABLE"))
-            for pos, (col, typ) in enumerate(self._columns(cur, t.view), start=1):
-                name, precision, scale = catalog.dremio_type(typ)
-                rows_c.append(("DREMIO", t.schema, t.name, col, pos, "YES", name,
-                               precision, scale))
-        schemas = sorted({t.schema for t in tables})
-        tables_t = pa.table({k: [r[i] for r in rows_t] for i, k in enumerate(
-            ("TABLE_CATALOG", "TABLE_SCHEMA", "TABLE_NAME", "TABLE_TYPE"))},
-            schema=pa.schema([(k, pa.string()) for k in (
-                "TABLE_CATALOG", "TABLE_SCHEMA", "TABLE_NAME", "TABLE_TYPE")]))
-        columns_t = pa.table({k: [r[i] for r in rows_c] for i, k in enumerate(
-            ("TABLE_CATALOG", "TABLE_SCHEMA", "TABLE_NAME", "COLUMN_NAME", "ORDINAL_POSITION",
-             "IS_NULLABLE", "DATA_TYPE", "NUMERIC_PRECISION", "NUMERIC_SCALE"))},
-            schema=pa.schema([("TABLE_CATALOG", pa.string()), ("TABLE_SCHEMA", pa.string()),
-                              ("TABLE_NAME", pa.string()), ("COLUMN_NAME", pa.string()),
-                              ("ORDINAL_POSITION", pa.int32()), ("IS_NULLABLE", pa.string()),
-                              ("DATA_TYPE", pa.string()), ("NUMERIC_PRECISION", pa.int32()),
-                              ("NUMERIC_SCALE", pa.int32())]))
-        schemata_t = pa.table({
-            "CATALOG_NAME": pa.array(["DREMIO"] * len(schemas), pa.string()),
-            "SCHEMA_NAME": pa.array(schemas, pa.string()),
-            "SCHEMA_OWNER": pa.array(["<owner>"] * len(schemas), pa.string()),
-            "TYPE": pa.array(["SIMPLE"] * len(schemas), pa.string()),
-            "IS_MUTABLE": pa.array(["NO"] * len(schemas), pa.string()),
-        })
-        for key, frame in (("tables", tables_t), ("columns", columns_t),
-                           ("schemata", schemata_t)):
-            cur.register("_info_frame", frame)
-            cur.execute(f"CREATE OR REPLACE TABLE {INFO_VIEWS[key]} AS "
-                        "SELECT * FROM _info_frame")
-            cur.unregister("_info_frame")
+    def _info(self) -> None:
+        """Dremio's INFORMATION_SCHEMA, per role: only the tables the role may read."""
+        self.info = {}
+        for role, grant in [("", None), *self.roles.items()]:
+            tables = [t for t in self.tables.values()
+                      if grant is None or grant.allows(t.path[1])]
+            views = info_views(role) if grant else INFO_VIEWS
+            for key, frame in _info_tables(tables, self.columns).items():
+                self.info[views[key]] = frame
 
-    @staticmethod
-    def _columns(cur: duckdb.DuckDBPyConnection, view: str) -> list[tuple[str, str]]:
-        return [(r[0], r[1]) for r in cur.execute(f"DESCRIBE {view}").fetchall()]
+    def schemas(self, grant: Grant | None) -> list[str]:
+        return sorted({t.schema for t in self.tables.values()
+                       if grant is None or grant.allows(t.path[1])})
+
+
+def info_views(role: str) -> dict[str, str]:
+    """The INFORMATION_SCHEMA tables of one role (DuckDB names)."""
+    return {k: f'"{v.strip(chr(34))}:{role}"' for k, v in INFO_VIEWS.items()}
+
+
+def _info_tables(tables: list[catalog.Table],
+                 columns: dict[str, list[tuple[str, str]]]) -> dict[str, pa.Table]:
+    rows_t, rows_c = [], []
+    for t in tables:
+        rows_t.append(("DREMIO", t.schema, t.name, "TABLE"))
+        for pos, (col, typ) in enumerate(columns.get(t.view, []), start=1):
+            name, precision, scale = catalog.dremio_type(typ)
+            rows_c.append(("DREMIO", t.schema, t.name, col, pos, "YES", name, precision, scale))
+    schemas = sorted({t.schema for t in tables})
+    text = pa.string()
+    tables_t = pa.table({k: pa.array([r[i] for r in rows_t], text) for i, k in enumerate(
+        ("TABLE_CATALOG", "TABLE_SCHEMA", "TABLE_NAME", "TABLE_TYPE"))})
+    kinds = [("TABLE_CATALOG", text), ("TABLE_SCHEMA", text), ("TABLE_NAME", text),
+             ("COLUMN_NAME", text), ("ORDINAL_POSITION", pa.int32()), ("IS_NULLABLE", text),
+             ("DATA_TYPE", text), ("NUMERIC_PRECISION", pa.int32()),
+             ("NUMERIC_SCALE", pa.int32())]
+    columns_t = pa.table({k: pa.array([r[i] for r in rows_c], t)
+                          for i, (k, t) in enumerate(kinds)})
+    schemata_t = pa.table({
+        "CATALOG_NAME": pa.array(["DREMIO"] * len(schemas), text),
+        "SCHEMA_NAME": pa.array(schemas, text),
+        "SCHEMA_OWNER": pa.array(["<owner>"] * len(schemas), text),
+        "TYPE": pa.array(["SIMPLE"] * len(schemas), text),
+        "IS_MUTABLE": pa.array(["NO"] * len(schemas), text),
+    })
+    return {"tables": tables_t, "columns": columns_t, "schemata": schemata_t}
+
+
+class QueryLimit(SQLRefused):
+    """A query stopped by one of the endpoint's limits; the message names the limit."""
+
+
+@dataclass
+class Slot:
+    """One query at a time runs on a slot: its own DuckDB database whose memory limit is
+    the per-query limit (DuckDB limits memory per database, not per query)."""
+
+    index: int
+    db: duckdb.DuckDBPyConnection
+    version: int = -1
+    views: dict[str, str] = field(default_factory=dict)  # view -> its SELECT
+
+
+@dataclass
+class Running:
+    """A query holding a slot, watched by :class:`Watchdog`."""
+
+    cursor: duckdb.DuckDBPyConnection
+    deadline: float
+    context: Any = None  # the Flight call; ``is_cancelled()`` once the client went away
+    stopped: str | None = None  # why the watchdog interrupted it
+
+
+class Watchdog(threading.Thread):
+    """Interrupts a query past its time limit or whose client went away (DuckDB has no
+    statement timeout; ``interrupt()`` stops the running query of one connection)."""
+
+    def __init__(self, every_s: float = 0.1) -> None:
+        super().__init__(name="sql-watchdog", daemon=True)
+        self.every_s = every_s
+        self._queries: dict[int, Running] = {}
+        self._lock = threading.Lock()
+
+    def watch(self, query: Running) -> None:
+        with self._lock:
+            self._queries[id(query)] = query
+
+    def forget(self, query: Running) -> None:
+        with self._lock:
+            self._queries.pop(id(query), None)
+
+    def run(self) -> None:
+        while True:
+            time.sleep(self.every_s)
+            now = time.monotonic()
+            with self._lock:
+                queries = list(self._queries.values())
+            for q in queries:
+                if q.stopped:
+                    continue
+                if now > q.deadline:
+                    q.stopped = "time"
+                elif q.context is not None and q.context.is_cancelled():
+                    q.stopped = "client"
+                if q.stopped:
+                    q.cursor.interrupt()
+
+
+class LakeSQL:
+    """DuckDB over the lake: one view per lake table, queries on a pool of memory-limited
+    slots, each query watched for its time limit and its client."""
+
+    def __init__(self, settings: Settings, threads: int | None = None) -> None:
+        self.settings = settings
+        self.lake = lake = Lake.from_settings(settings)
+        self.grants = grants.from_settings(settings)
+        self.memory_mb = settings.sql_query_memory
+        self.timeout_s = settings.sql_query_timeout_s
+        self.queue_timeout_s = settings.sql_queue_timeout_s
+        threads = threads or settings.sql_threads or os.cpu_count() or 1
+        self._spill = settings.run_dir / "sql-spill" / str(os.getpid())
+        roles = {g.role: g for g in self.grants.values()}
+        self.catalog = Catalog(lake, self._database(threads=1, spill="catalog"), roles)
+        self._slots: queue.Queue[Slot] = queue.Queue()
+        for i in range(settings.sql_max_concurrent):
+            self._slots.put(Slot(i, self._database(threads, spill=f"slot-{i}")))
+        self.watchdog = Watchdog()
+        self.watchdog.start()
+
+    def _database(self, threads: int, spill: str) -> duckdb.DuckDBPyConnection:
+        """A locked-down DuckDB database: the per-query memory limit, spilling into the
+        state folder, no file access outside the zones the endpoint serves (never
+        landing), no extension installs, no ``ATTACH``, configuration locked."""
+        temp = self._spill / spill
+        shutil.rmtree(temp, ignore_errors=True)
+        temp.mkdir(parents=True, exist_ok=True)
+        db = duckdb.connect(config={"threads": threads, "memory_limit": f"{self.memory_mb}MiB",
+                                    "temp_directory": str(temp)})
+        if not self.lake.is_local:
+            duckdb_s3.attach_lake(db, self.settings)
+        zones = [sqltext.literal(self.lake.uri(zone).rstrip("/") + "/")
+                 for zone in grants.SERVABLE]
+        db.execute(f"SET allowed_directories = [{', '.join(zones)}]")
+        db.execute("SET enable_external_access = false")
+        db.execute("SET autoinstall_known_extensions = false")
+        db.execute("SET autoload_known_extensions = false")
+        db.execute("SET lock_configuration = true")
+        return db
+
+    @property
+    def tables(self) -> dict[tuple[str, ...], catalog.Table]:
+        return self.catalog.tables
+
+    def refresh(self, force: bool = False) -> None:
+        self.catalog.refresh(force)
 
     # -- statements ---------------------------------------------------------------------
-    def plan(self, sql: str, default_schema: str | None = None) -> Statement:
+    def plan(self, sql: str, default_schema: str | None = None,
+             grant: Grant | None = None) -> Statement:
+        """Translate and check a statement for ``grant`` (None: the platform itself)."""
         self.refresh()
-        return self.dialect.translate(sql, default_schema)
+        dialect = self.catalog.dialect
+        statement = dialect.translate(sql, default_schema, grant)
+        if statement.sql is not None:
+            cur = self.catalog.db.cursor()
+            tree = cur.execute("SELECT json_serialize_sql(?)", [statement.sql]).fetchone()
+            check_references(json.loads(tree[0]) if tree else {}, dialect, grant)
+        statement.grant = grant
+        return statement
 
-    def reader(self, statement: Statement) -> pa.RecordBatchReader:
-        cur = self.db.cursor()
+    def _metadata(self, statement: Statement) -> pa.RecordBatchReader | None:
         if statement.show_schemas:
-            names = sorted({t.schema for t in self.tables.values()})
-            return pa.RecordBatchReader.from_batches(
-                pa.schema([("SCHEMA_NAME", pa.string())]),
-                [pa.record_batch([pa.array(names, pa.string())], names=["SCHEMA_NAME"])])
-        if statement.describe is not None:
+            names = self.catalog.schemas(statement.grant)
+            table = pa.table({"SCHEMA_NAME": pa.array(names, pa.string())})
+        elif statement.describe is not None:
             rows = [(col, *catalog.dremio_type(typ))
-                    for col, typ in self._columns(cur, statement.describe)]
+                    for col, typ in self.catalog.columns.get(statement.describe, [])]
             table = pa.table({
                 "COLUMN_NAME": pa.array([r[0] for r in rows], pa.string()),
                 "DATA_TYPE": pa.array([r[1] for r in rows], pa.string()),
@@ -215,20 +332,113 @@ class LakeSQL:
                 "NUMERIC_PRECISION": pa.array([r[2] for r in rows], pa.int32()),
                 "NUMERIC_SCALE": pa.array([r[3] for r in rows], pa.int32()),
             })
-            return pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
+        else:
+            return None
+        return pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
+
+    def _acquire(self) -> Slot:
+        try:
+            slot = self._slots.get(timeout=self.queue_timeout_s)
+        except queue.Empty:
+            raise QueryLimit(
+                f"the endpoint is busy: {self.settings.sql_max_concurrent} queries are running "
+                f"(LAKEOPS_SQL_MAX_CONCURRENT) and none finished within "
+                f"{self.queue_timeout_s:g} s (LAKEOPS_SQL_QUEUE_TIMEOUT_S); try again") from None
+        try:
+            self._sync(slot)
+        except BaseException:
+            self._slots.put(slot)
+            raise
+        return slot
+
+    def _sync(self, slot: Slot) -> None:
+        """Bring a slot's views and INFORMATION_SCHEMA up to the catalog's version."""
+        cat = self.catalog
+        with cat.lock:
+            if slot.version == cat.version:
+                return
+            version, tables, info = cat.version, dict(cat.tables), dict(cat.info)
+        cur = slot.db.cursor()
+        wanted = {t.view: f"SELECT * FROM {t.source}" for t in tables.values()}
+        for view in set(slot.views) - set(wanted):
+            cur.execute(f"DROP VIEW IF EXISTS {view}")
+            del slot.views[view]
+        for view, select in wanted.items():
+            if slot.views.get(view) != select:
+                try:
+                    cur.execute(f"CREATE OR REPLACE VIEW {view} AS {select}")
+                    slot.views[view] = select
+                except duckdb.Error as exc:
+                    log.warning("view %s skipped on slot %d: %s", view, slot.index, exc)
+        for name, frame in info.items():
+            cur.register("_info_frame", frame)
+            cur.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _info_frame")
+            cur.unregister("_info_frame")
+        slot.version = version
+
+    def reader(self, statement: Statement, context: Any = None) -> pa.RecordBatchReader:
+        """The statement's result, streamed from a slot that is held until the stream ends
+        (or its client goes away); limits surface as :class:`QueryLimit`."""
+        meta = self._metadata(statement)
+        if meta is not None:
+            return meta
         assert statement.sql is not None
-        parsed = cur.extract_statements(statement.sql)
-        if len(parsed) != 1 or parsed[0].type != duckdb.StatementType.SELECT:
-            kind = parsed[0].type.name if parsed else "empty"
-            raise SQLRefused(f"this endpoint is read-only: {kind} statements are not allowed")
-        return _stream(cur.execute(statement.sql).to_arrow_reader(BATCH_ROWS))
+        slot = self._acquire()
+        query = Running(slot.db.cursor(), time.monotonic() + self.timeout_s, context)
+        self.watchdog.watch(query)
+        try:
+            parsed = query.cursor.extract_statements(statement.sql)
+            if len(parsed) != 1 or parsed[0].type != duckdb.StatementType.SELECT:
+                kind = parsed[0].type.name if parsed else "empty"
+                raise SQLRefused(f"this endpoint is read-only: {kind} statements are not "
+                                 "allowed")
+            source = query.cursor.execute(statement.sql).to_arrow_reader(BATCH_ROWS)
+        except BaseException as exc:
+            self._release(slot, query)
+            raise self._explain(exc, query) from None
+        target = client_schema(source.schema)
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                for batch in source:
+                    yield batch if batch.schema == target else batch.cast(target)
+            except duckdb.Error as exc:
+                raise self._explain(exc, query) from None
+            finally:
+                self._release(slot, query)
+
+        return pa.RecordBatchReader.from_batches(target, batches())
+
+    def _release(self, slot: Slot, query: Running) -> None:
+        self.watchdog.forget(query)
+        with contextlib.suppress(duckdb.Error):
+            query.cursor.close()
+        self._slots.put(slot)
+
+    def _explain(self, exc: BaseException, query: Running) -> BaseException:
+        if query.stopped == "time":
+            return QueryLimit(f"query cancelled after {self.timeout_s:g} s: over the "
+                              f"per-query time limit (LAKEOPS_SQL_QUERY_TIMEOUT_S)")
+        if query.stopped == "client":
+            return QueryLimit("query cancelled: its client went away")
+        if isinstance(exc, duckdb.OutOfMemoryException):
+            detail = str(exc).splitlines()[0]
+            return QueryLimit(f"query needs more memory than the per-query limit of "
+                              f"{self.memory_mb} MB (LAKEOPS_SQL_QUERY_MEMORY_MB): {detail}")
+        if isinstance(exc, duckdb.Error):
+            return SQLRefused(str(exc))
+        return exc
 
     def schema(self, statement: Statement) -> pa.Schema:
         if statement.sql is None:
             return self.reader(statement).schema
         # LIMIT 0 is answered by the planner without reading the data
-        probe = Statement(sql=f"SELECT * FROM ({statement.sql}) AS q LIMIT 0")
-        return self.reader(probe).schema
+        probe = Statement(sql=f"SELECT * FROM ({statement.sql}) AS q LIMIT 0",
+                          grant=statement.grant)
+        reader = self.reader(probe)
+        schema = reader.schema
+        reader.read_all()  # ends the stream: the slot goes back to the pool
+        return schema
 
 
 # -- authentication -----------------------------------------------------------------------
@@ -352,7 +562,8 @@ class LakehouseFlightServer(fl.FlightServerBase):  # type: ignore[misc]
                                        "(FlightDescriptor.for_command(sql))")
         sql = descriptor.command.decode()
         try:
-            return self.engine.plan(sql, self._schema_header(context))
+            return self.engine.plan(sql, self._schema_header(context),
+                                    self.engine.grants[self._user(context)])
         except SQLRefused as exc:
             raise fl.FlightServerError(str(exc)) from None
 
@@ -391,7 +602,7 @@ class LakehouseFlightServer(fl.FlightServerBase):  # type: ignore[misc]
         if entry is None or entry[2] <= time.monotonic() or entry[0] != user:
             raise fl.FlightServerError("unknown or expired ticket: call get_flight_info again")
         try:
-            return fl.RecordBatchStream(self.engine.reader(entry[1]))
+            return fl.RecordBatchStream(self.engine.reader(entry[1], context))
         except (SQLRefused, duckdb.Error) as exc:
             raise fl.FlightServerError(str(exc)) from None
 
@@ -416,8 +627,9 @@ def build_server(settings: Settings, port: int | None = None) -> LakehouseFlight
     tokens = Tokens(settings.flight_token_ttl_s)
     pats = {settings.flight_token.get_secret_value(): settings.flight_user} \
         if settings.flight_token else {}
-    auth = AuthFactory({settings.flight_user: flight_password(settings)}, tokens, pats)
     engine = LakeSQL(settings)
+    auth = AuthFactory({user: grants.password(settings, user) for user in engine.grants},
+                       tokens, pats)
     return LakehouseFlightServer(f"{scheme}://{host}:{port or settings.flight_port}",
                                  engine, auth, certs)
 

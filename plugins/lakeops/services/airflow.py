@@ -38,6 +38,9 @@ def lakeops_env(settings: Settings) -> dict[str, str]:
             continue
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
+        if isinstance(value, dict | list):  # pydantic-settings reads complex values as JSON
+            env[f"LAKEOPS_{name.upper()}"] = json.dumps(value)
+            continue
         env[f"LAKEOPS_{name.upper()}"] = str(getattr(value, "value", value))
     env["LAKEOPS_HOME"] = str(settings.home.absolute())
     return env

@@ -129,11 +129,15 @@ def _warm_scheduler(s: Settings) -> list[str]:
 
 
 def _flight_login(s: Settings) -> str:
-    from lakeops.secrets import get_secret
+    """Every endpoint user with its password (the first is the one clients use)."""
+    from lakeops.query import grants
 
-    password = (get_secret(s, "flight-password") if s.flight_password is None
-                else "(LAKEOPS_FLIGHT_PASSWORD)")
-    return f"user {s.flight_user}  password {password}"
+    users = sorted(s.sql_users, key=lambda u: u != s.flight_user)
+    return "  ".join(
+        f"user {u} ({s.sql_users[u]})  password "
+        + ("(LAKEOPS_FLIGHT_PASSWORD)" if u == s.flight_user and s.flight_password
+           else grants.password(s, u))
+        for u in users)
 
 
 def _airflow_login(s: Settings) -> str:
