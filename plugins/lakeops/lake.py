@@ -32,8 +32,8 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +78,7 @@ def table_path(zone: str, *parts: str) -> str:
 class FileInfo:
     path: str
     size: int
+    mtime: datetime | None = field(default=None, compare=False)  # last written (UTC)
 
 
 class Lake:
@@ -140,7 +141,8 @@ class Lake:
         out = []
         for info in self.fs.get_file_info(selector):
             if info.type == pafs.FileType.File:
-                out.append(FileInfo(self._relative(info.path), info.size or 0))
+                mtime = info.mtime.astimezone(UTC) if info.mtime else None
+                out.append(FileInfo(self._relative(info.path), info.size or 0, mtime))
         return sorted(out, key=lambda f: f.path)
 
     def ls_dirs(self, path: str) -> list[str]:

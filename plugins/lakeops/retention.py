@@ -3,9 +3,13 @@
 Deliveries are archived by ingest as delivered, PII in clear, under
 ``landing/_archive/<source>/<table>/<YYYY-MM-DD>/`` in the landing store (beside the lake,
 see :meth:`Lake.landing`). For a daily data interval ``D``, :func:`purge_landing` removes
-the archived files of every delivery whose day is before ``D - landing_retention_days``,
-for the tables whose contract carries PII (``contract.pii_columns``); deliveries of tables
-without PII are kept as they are.
+the archived files of every delivery that *arrived* before ``D - landing_retention_days``
+(00:00 UTC), for the tables whose contract carries PII (``contract.pii_columns``);
+deliveries of tables without PII are kept as they are. A delivery arrived when its newest
+file was last written in the landing store (moving it into the archive keeps that time on
+a folder; on S3 the archive copy's time counts): the window runs from arrival, not from
+the day the data is about, so a historical load delivered today, holding years-old days,
+stays available for re-processing for the whole window.
 
 Before a delivery's files are removed its manifest is kept, forever, as a tombstone
 ``landing/_archive/<source>/<table>/<day>/_purged.json``: the files' names, sizes and
@@ -29,7 +33,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +62,7 @@ def purges_schema() -> pa.Schema:
         ("source", pa.string()),
         ("table", pa.string()),
         ("delivery_day", pa.string()),
+        ("arrived_at", pa.string()),  # when the delivery reached the landing store (UTC)
         ("file", pa.string()),  # path in the landing store, as it was archived
         ("bytes", pa.int64()),
         ("sha256", pa.string()),
@@ -74,16 +79,21 @@ def _day(name: str) -> str | None:
         return None
 
 
-def _archived(landing: Lake, contract: Contract) -> dict[str, list[tuple[str, int]]]:
-    """Files under the table's archive by delivery day (one listing), tombstones included."""
+def _archived(landing: Lake, contract: Contract
+              ) -> tuple[dict[str, list[tuple[str, int]]], dict[str, datetime]]:
+    """Files under the table's archive by delivery day (one listing), tombstones included,
+    and when each file was last written."""
     base = f"{ARCHIVE}/{contract.source}/{contract.table}"
     by_day: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    written: dict[str, datetime] = {}
     for f in landing.ls(base, recursive=True):
         parts = f.path[len(base) + 1:].split("/")
         day = _day(parts[0])
         if len(parts) == 2 and day is not None:
             by_day[day].append((f.path, f.size))
-    return dict(by_day)
+            if f.mtime is not None:
+                written[f.path] = f.mtime
+    return dict(by_day), written
 
 
 def _file_records(lake: Lake, landing: Lake, contract: Contract, day: str,
@@ -106,7 +116,8 @@ def _file_records(lake: Lake, landing: Lake, contract: Contract, day: str,
 
 
 def _purge_delivery(lake: Lake, landing: Lake, contract: Contract, day: str,
-                    files: list[tuple[str, int]], interval: str, retention_days: int) -> int:
+                    files: list[tuple[str, int]], arrived: datetime, interval: str,
+                    retention_days: int) -> int:
     """Write the tombstone, then remove the files; returns how many were removed."""
     tombstone = tombstone_path(contract, day)
     records, manifest, manifest_uri = _file_records(lake, landing, contract, day, files)
@@ -121,7 +132,8 @@ def _purge_delivery(lake: Lake, landing: Lake, contract: Contract, day: str,
             earlier.append(previous)
     landing.write_json(tombstone, {
         "source": contract.source, "table": contract.table, "delivery_day": day,
-        "purged_on": interval, "retention_days": retention_days, "reason": REASON,
+        "arrived_at": arrived.isoformat(), "purged_on": interval,
+        "retention_days": retention_days, "reason": REASON,
         "pii_columns": [c.name for c in contract.pii_columns],
         "files": sorted(records, key=lambda r: r["path"]),
         "rows_in": manifest.get("rows_in") if manifest else None,
@@ -149,23 +161,26 @@ def _rows(landing: Lake, contract: Contract, archived: dict[str, list[tuple[str,
             if purge.get("purged_on") != interval:
                 continue
             rows += [{"source": contract.source, "table": contract.table, "delivery_day": day,
+                      "arrived_at": purge.get("arrived_at"),
                       "file": f["path"], "bytes": f["bytes"], "sha256": f["sha256"],
                       "rows_in": f["rows_in"], "purged_on": interval,
                       "retention_days": purge["retention_days"]} for f in purge["files"]]
     return rows
 
 
-def _purge_table(lake: Lake, landing: Lake, contract: Contract, interval: str, cutoff: str,
-                 retention: int) -> tuple[int, list[dict[str, Any]]]:
-    """Purge one table's old deliveries (PII-bearing tables only); returns the files
-    removed now and the table's rows of the purges table for ``interval``."""
-    archived = _archived(landing, contract)
+def _purge_table(lake: Lake, landing: Lake, contract: Contract, interval: str,
+                 cutoff: datetime, retention: int) -> tuple[int, list[dict[str, Any]]]:
+    """Purge one table's deliveries that arrived before ``cutoff`` (PII-bearing tables
+    only); returns the files removed now and the table's rows of the purges table for
+    ``interval``."""
+    archived, written = _archived(landing, contract)
     removed = 0
     for day, files in sorted(archived.items()):
         delivered = [(p, s) for p, s in files if is_delivered_file(p.rsplit("/", 1)[-1])]
-        if contract.pii_columns and day < cutoff and delivered:
-            removed += _purge_delivery(lake, landing, contract, day, delivered, interval,
-                                       retention)
+        arrived = max((written[p] for p, _ in delivered if p in written), default=None)
+        if contract.pii_columns and delivered and arrived is not None and arrived < cutoff:
+            removed += _purge_delivery(lake, landing, contract, day, delivered, arrived,
+                                       interval, retention)
             archived[day] = [f for f in files if f not in delivered]
             archived[day].append((tombstone_path(contract, day), 0))
     return removed, _rows(landing, contract, archived, interval)
@@ -181,7 +196,8 @@ def purge_landing(interval: str | date, settings: Settings | None = None) -> dic
     settings = settings or get_settings()
     interval = interval.isoformat() if isinstance(interval, date) else str(interval)[:10]
     retention = settings.landing_retention_days
-    cutoff = (date.fromisoformat(interval) - timedelta(days=retention)).isoformat()
+    cutoff = datetime.combine(date.fromisoformat(interval) - timedelta(days=retention),
+                              time(0), UTC)
     lake, landing = Lake.from_settings(settings), Lake.landing(settings)
     removed = 0
     rows: list[dict[str, Any]] = []
@@ -193,9 +209,10 @@ def purge_landing(interval: str | date, settings: Settings | None = None) -> dic
             rows += table_rows
     path = lake.write_partition(PURGES.zone, PURGES.dataset, interval,
                                 pa.Table.from_pylist(rows, schema=purges_schema()))
-    log.info("landing purge %s (retention %d days, deliveries before %s): %d file(s) "
-             "removed now, %d recorded in %s", interval, retention, cutoff, removed,
+    log.info("landing purge %s (retention %d days, deliveries arrived before %s): %d "
+             "file(s) removed now, %d recorded in %s", interval, retention, cutoff, removed,
              len(rows), lake.uri(path))
-    return {"interval": interval, "cutoff": cutoff, "retention_days": retention,
+    return {"interval": interval, "cutoff": cutoff.date().isoformat(),
+            "retention_days": retention,
             "files_removed": removed, "files_recorded": len(rows),
             "bytes_recorded": sum(r["bytes"] for r in rows), "path": path}

@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,8 @@ from lakeops.object_store import ObjectStore
 from lakeops.settings import Settings
 
 DAYS = ("2024-10-01", "2024-10-02", "2024-10-03")
-# retention 30 days: for the interval 2024-11-02 deliveries before 2024-10-03 are purged
+# retention 30 days: for the interval 2024-11-02, deliveries that arrived before
+# 2024-10-03 are purged (each delivery below arrives at noon on its day)
 PURGE = "2024-11-02"
 PURGED_DAYS, KEPT_DAY = DAYS[:2], DAYS[2]
 SOURCE = "education"
@@ -36,11 +37,20 @@ def _archive(landing: Lake, table: str, day: str) -> list[str]:
 @pytest.fixture
 def ingested(settings: Settings) -> Settings:
     """Three days of the education source delivered and ingested."""
-    generate(Lake.landing(settings), SOURCE, date(2024, 10, 1), len(DAYS), scale=0.002, seed=4)
+    landing = Lake.landing(settings)
+    generate(landing, SOURCE, date(2024, 10, 1), len(DAYS), scale=0.002, seed=4)
     for day in DAYS:
         for table in TABLES[SOURCE]:
             ingest.ingest_table(SOURCE, table, day, settings)
+            _arrived(landing, f"landing/_archive/{SOURCE}/{table}/{day}", day)
     return settings
+
+
+def _arrived(landing: Lake, folder: str, day: str) -> None:
+    """Date the delivery's files as if they had arrived at noon on ``day``."""
+    when = datetime.fromisoformat(f"{day}T12:00:00+00:00").timestamp()
+    for f in landing.ls(folder):
+        os.utime(landing.local_path(f.path), (when, when))
 
 
 def test_old_pii_deliveries_are_purged_with_their_manifest_kept(ingested: Settings) -> None:
@@ -138,10 +148,15 @@ def test_reingesting_a_purged_day_says_why_and_a_new_delivery_is_taken(
     m = ingest.ingest_table(SOURCE, "studentInfo", day, settings)
     assert [x["name"] for x in m["files"]] == [name]
     assert sorted(_archive(landing, "studentInfo", day)) == ["_purged.json", name]
+    # it arrived just now: a purge measured from the data's day would remove it at once
+    assert retention.purge_landing("2024-11-03", settings)["files_removed"] == 1  # day 3
+    assert sorted(_archive(landing, "studentInfo", day)) == ["_purged.json", name]
+    _arrived(landing, f"landing/_archive/{SOURCE}/studentInfo/{day}", "2024-10-04")
     # ... and purged again by a later interval, the earlier purge kept in the tombstone
-    assert retention.purge_landing("2024-11-03", settings)["files_removed"] == 2
+    assert retention.purge_landing("2024-11-04", settings)["files_removed"] == 1
     tomb = landing.read_json(f"landing/_archive/{SOURCE}/studentInfo/{day}/_purged.json")
-    assert tomb["purged_on"] == "2024-11-03"
+    assert tomb["purged_on"] == "2024-11-04"
+    assert tomb["arrived_at"] == "2024-10-04T12:00:00+00:00"
     assert [p["purged_on"] for p in tomb["earlier_purges"]] == [PURGE]
 
 
