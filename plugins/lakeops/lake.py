@@ -320,3 +320,30 @@ class Lake:
         if not parts:
             raise FileNotFoundError(f"no partitions in {self.uri(table_path(zone, dataset))}")
         return pa.concat_tables(parts, promote_options="default")
+
+
+def adopt_landing_inside_lake(settings: Settings) -> str | None:
+    """Move a ``landing/`` folder an older version left inside a local lake to where
+    landing lives now (beside the lake), so its deliveries are read again and no longer sit
+    in the lake; returns what was done, or None when there was nothing to move. A file
+    already at the new place is kept; the older copy stays where it was, reported."""
+    if settings.lake_is_s3 or settings.landing_root.startswith("s3://"):
+        return None
+    old = Path(settings.lake) / "landing"
+    if not old.is_dir():
+        return None
+    new = Path(settings.landing_root) / "landing"
+    moved, kept = 0, []
+    for path in sorted(p for p in old.rglob("*") if p.is_file()):
+        target = new / path.relative_to(old)
+        if target.exists():
+            kept.append(str(path.relative_to(old)))
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)  # same filesystem: <home>/lake and <home>
+        moved += 1
+    if not kept:
+        shutil.rmtree(old)
+    return (f"moved {moved} delivered file(s) from {old} (inside the lake) to {new}"
+            + (f"; {len(kept)} left in place, already present there: {', '.join(kept[:5])}"
+               if kept else ""))

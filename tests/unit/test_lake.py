@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lakeops.lake import Lake, partition_dir
+from lakeops.lake import Lake, adopt_landing_inside_lake, partition_dir
 from lakeops.settings import Settings
 
 
@@ -98,3 +98,16 @@ def test_readers_never_see_a_partial_partition(settings: Settings) -> None:
     thread.join()
     assert not errors
     assert seen <= sizes and seen
+
+
+def test_a_landing_folder_left_inside_the_lake_is_moved_beside_it(settings: Settings) -> None:
+    old = Path(settings.lake) / "landing" / "_archive" / "business" / "customers" / "2024-10-01"
+    old.mkdir(parents=True)
+    (old / "customers_20241001.csv").write_text("customer_id,email\n1,ada@example.org\n")
+    done = adopt_landing_inside_lake(settings)
+    assert done is not None and "moved 1 delivered file(s)" in done
+    landing = Lake.landing(settings)
+    assert landing.read_bytes("landing/_archive/business/customers/2024-10-01/"
+                              "customers_20241001.csv").startswith(b"customer_id")
+    assert not (Path(settings.lake) / "landing").exists()
+    assert adopt_landing_inside_lake(settings) is None  # nothing left to move

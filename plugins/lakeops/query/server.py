@@ -11,11 +11,19 @@ Clients use it exactly as Dremio's own Python examples use Dremio (port 32010):
 3. ``client.do_get(ticket, options)`` — the result, streamed as record batches straight
    from DuckDB's executor (never materialized whole).
 
-The endpoint is read-only: only queries run (see :mod:`lakeops.query.dialect`), and DuckDB
-itself is locked down once the lake's views exist — no file access outside the lake, no
-extension installs, no ``ATTACH``, configuration locked. Tokens expire after
-``LAKEOPS_FLIGHT_TOKEN_TTL_S``. Every request gets its own DuckDB cursor, so concurrent
-clients run in parallel.
+The endpoint is read-only: only queries run (see :mod:`lakeops.query.dialect`). Each user
+reads the zones its role is granted (:mod:`lakeops.query.grants`); no statement reads a
+file by path, and DuckDB itself is locked down — file access only to the served zones'
+folders (never landing), no extension installs, no ``ATTACH``, configuration locked.
+Tokens expire after ``LAKEOPS_FLIGHT_TOKEN_TTL_S``.
+
+Limits (settings ``sql_*``): queries run on a pool of ``sql_max_concurrent`` slots, each
+its own DuckDB database with the per-query memory limit (DuckDB limits memory per
+database, so a pool of databases is what makes the limit hold per query; the slots plus
+the catalog's database stay within ``sql_memory_mb``); a query waits up to
+``sql_queue_timeout_s`` for a slot; a watchdog interrupts a query past
+``sql_query_timeout_s`` or whose client went away (DuckDB has no statement timeout, and
+gRPC only marks the call cancelled). Concurrent clients run in parallel up to the cap.
 """
 
 from __future__ import annotations

@@ -133,10 +133,10 @@ def _flight_login(s: Settings) -> str:
     from lakeops.query import grants
 
     users = sorted(s.sql_users, key=lambda u: u != s.flight_user)
-    return "  ".join(
-        f"user {u} ({s.sql_users[u]})  password "
-        + ("(LAKEOPS_FLIGHT_PASSWORD)" if u == s.flight_user and s.flight_password
-           else grants.password(s, u))
+    return "; ".join(
+        f"user {u}" + (f" (role {s.sql_users[u]})" if s.sql_users[u] != u else "")
+        + "  password " + ("(LAKEOPS_FLIGHT_PASSWORD)" if u == s.flight_user
+                           and s.flight_password else grants.password(s, u))
         for u in users)
 
 

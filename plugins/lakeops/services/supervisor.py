@@ -346,6 +346,11 @@ def up(
     deadline = time.monotonic() + timeout
     chosen = specs.select(services)
     settings.home.mkdir(parents=True, exist_ok=True)
+    from lakeops.lake import adopt_landing_inside_lake
+
+    adopted = adopt_landing_inside_lake(settings)
+    if adopted:
+        log.warning("%s", adopted)
     with _locked(settings):
         rpc = _alive_rpc(settings)
         infos = _infos(rpc)
