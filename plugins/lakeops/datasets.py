@@ -140,7 +140,9 @@ MART_NAMES = (
     "education_assessment_performance",
     "education_engagement_trend",
     "education_kpis_weekly",
+    "ml_business_features",
     "ml_business_training",
+    "ml_education_features",
     "ml_education_training",
 )
 MARTS = {name: Dataset("marts", name, None, "dbt", DBT_SOURCES) for name in MART_NAMES}
@@ -155,8 +157,33 @@ def mart(name: str) -> Dataset:
 
 # what the model stages write (training, batch scoring, drift monitoring)
 MODELS = {"education": "student_at_risk", "business": "customer_churn"}
-PREDICTIONS = {model: Dataset("predictions", model, None, "infer") for model in MODELS.values()}
-DRIFT = {model: Dataset("monitoring", model, "drift", "drift") for model in MODELS.values()}
+
+
+def _per_model(zone: str, group: str | None, owner: str, description: str
+               ) -> dict[str, Dataset]:
+    return {m: Dataset(zone, m, group, owner, description=description) for m in MODELS.values()}
+
+
+PREDICTIONS = _per_model("predictions", None, "infer",
+                         "scores of the champion for each interval's feature rows")
+# headline drift numbers per interval (share of drifted features, prediction drift)
+DRIFT = _per_model("monitoring", "drift", "drift", "drift of features and predictions")
+DRIFT_FEATURES = _per_model("monitoring", "drift_features", "drift",
+                            "per-feature drift score and PSI against the training reference")
+# emitted (no table) when drift crosses the threshold: schedules retraining
+DRIFT_ALERTS = _per_model("monitoring", "drift_alerts", "drift",
+                          "drift over the threshold: retrain")
+PERFORMANCE = _per_model("monitoring", "model_performance", "drift",
+                         "realised quality of the predictions whose labels arrived")
+# the frozen holdout a champion was judged on, and the training reference drift is
+# measured against; one partition per model version
+HOLDOUTS = _per_model("monitoring", "model_holdouts", "train",
+                      "frozen holdout rows of each model version")
+REFERENCES = _per_model("monitoring", "model_references", "train",
+                        "training reference rows of each model version")
+# every gate and rollback decision: who was champion when
+MODEL_DECISIONS = Dataset("monitoring", "model_decisions", None, "train",
+                          description="promotion gate and rollback decisions")
 
 # what the retention of PII-bearing deliveries removed from the landing archive
 # (lakeops.retention, DAG purge_landing): one row per purged file, one partition per interval
@@ -167,7 +194,9 @@ LANDING_PURGES = Dataset("monitoring", "landing_purges", None, "retention",
 def all_datasets() -> list[Dataset]:
     """Every dataset the platform writes, in pipeline order."""
     return [*RAW.values(), *QUARANTINE.values(), *CURATED.values(), *FEATURES.values(),
-            *MARTS.values(), *PREDICTIONS.values(), *DRIFT.values(), LANDING_PURGES]
+            *MARTS.values(), *PREDICTIONS.values(), *DRIFT.values(), *DRIFT_FEATURES.values(),
+            *DRIFT_ALERTS.values(), *PERFORMANCE.values(), *HOLDOUTS.values(),
+            *REFERENCES.values(), MODEL_DECISIONS, LANDING_PURGES]
 
 
 def by_name(name: str) -> Dataset:

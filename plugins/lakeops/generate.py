@@ -9,9 +9,10 @@ rows and is header-only (CSV) or empty (JSON lines) on a day without rows, so "n
 happened" differs from "nothing arrived".
 
 Determinism: the population (students, registrations, submissions, customers, products,
-daily volumes) comes from generators seeded by ``seed`` alone, and each day's events from
-one seeded by ``(seed, day)``. So a seed gives byte-identical files, and generating days
-0-4 then 0-9 gives the same first five days.
+daily volumes) comes from generators seeded by ``seed`` alone (a block of 64 days' customer
+sign-ups by ``(seed, block)``), and each day's events from one seeded by ``(seed, day)``. So
+a seed gives byte-identical files, and generating days 0-4 then 0-9 gives the same first
+five days.
 
 Education (scale 1.0 = OULAD's size: ~32.6k students, ~10.6M clickstream rows over a
 269-day presentation). Every module presentation starts on ``start``: OULAD's relative day
@@ -21,9 +22,19 @@ A withdrawal arrives as a new studentRegistration row for the same key carrying
 ``date_unregistration`` on the day it happens (a change record, as real feeds send).
 ``final_result`` carries the simulated outcome, as OULAD's studentInfo does.
 
-Business: customers (a snapshot of existing accounts on day 0, then each day's sign-ups),
-the product catalogue (a daily Parquet snapshot), orders (JSON lines), their items (CSV)
-and payments (JSON lines; a failed payment is followed by a captured retry).
+Business: a shop with ~20,000 orders a day at scale 1.0 (25 % more on weekend days).
+Customers arrive as a snapshot of the existing accounts on day 0 (~20x the daily orders,
+signed up in the four years before), then as each day's sign-ups (~1,700 a day at scale
+1.0). Each customer orders at a rate of their own, gamma-distributed: a consumer every 10
+days on average, most far less often and a few heavy buyers far more; small businesses
+twice and enterprises four times as often. 60 % of sign-ups place an order on the day, and
+a customer lapses for good at some point (after each order with a chance of 1 in 21, and
+besides about once in 540 days); sign-ups replace the lapsed, so the volumes hold. A day's
+orders go to the customers active that day in proportion to their rates. So about half of
+the customers who order in a month order more than once in it, and about 40 % of them do
+not order in the next month. The product catalogue is a daily Parquet snapshot; orders
+(JSON lines) come with their items (CSV) and payments (JSON lines; a failed payment is
+followed by a captured retry).
 
 Knobs: ``drift`` — ``engagement_drop`` (education: students of the first module click
 ~60 % less from ``drift_day``) or ``price_change`` (business: electronics cost 25 % more
@@ -40,7 +51,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from functools import cached_property
+from functools import cache, cached_property
 
 import numpy as np
 import pyarrow as pa
@@ -458,32 +469,107 @@ class Education:
 # -- business ---------------------------------------------------------------------------------
 
 
+# (segment, share of sign-ups, order rate relative to a consumer's)
+SEGMENTS = (("consumer", 0.8, 1.0), ("small_business", 0.15, 2.0), ("enterprise", 0.05, 4.0))
+MEAN_GAP_DAYS = 10.0  # 1 / a consumer's mean orders per day (the mean over consumers)
+RATE_SHAPE = 0.6  # gamma shape of the order rates: many occasional buyers, a few heavy ones
+ORDERS_TO_LAPSE = 20.0  # a customer lapses for good after an order with chance 1 in 21
+LAPSE_DAYS = 540.0  # ... and besides, on any day, with chance 1 in LAPSE_DAYS
+FIRST_ORDER = 0.6  # the share of sign-ups that place their first order on the day
+PAST_DAYS = 1_500  # the existing accounts signed up within this many days before day 0
+SIGNUP_BLOCK = 64  # days of sign-ups drawn together (from the seed and the block)
+
+
+def _order_rates(rng: np.random.Generator, segment: np.ndarray) -> np.ndarray:
+    """Each customer's orders per day: gamma-distributed, scaled by the segment."""
+    scale = 1.0 / (MEAN_GAP_DAYS * RATE_SHAPE)
+    return np.asarray([m for _, _, m in SEGMENTS])[segment] * rng.gamma(
+        RATE_SHAPE, scale, len(segment))
+
+
+def _lapse_hazard(rate: np.ndarray) -> np.ndarray:
+    """Per day: a customer lapses after each order with chance 1 / (ORDERS_TO_LAPSE + 1)
+    (in rate terms ``rate / ORDERS_TO_LAPSE``), and otherwise once in LAPSE_DAYS."""
+    return rate / ORDERS_TO_LAPSE + 1.0 / LAPSE_DAYS
+
+
+@cache
+def _lifetime_orders() -> float:
+    """The mean orders a new customer places between sign-up and lapse (a fixed draw of
+    the model above, the same for every seed: it sizes the sign-ups)."""
+    rng = np.random.default_rng(0)
+    segment = rng.choice(len(SEGMENTS), 200_000, p=[w for _, w, _ in SEGMENTS])
+    rate = _order_rates(rng, segment)
+    return float(np.mean(rate / _lapse_hazard(rate)))
+
+
 class Business:
-    """A shop: customers sign up, browse a catalogue and place orders that get paid."""
+    """A shop: customers sign up, browse a catalogue and place orders that get paid, each
+    at a rate of their own until they lapse (see the module's docstring)."""
 
     def __init__(self, scale: float, seed: int, start: date, drift: str | None,
                  drift_day: int) -> None:
         self.scale, self.seed, self.start = scale, seed, start
         self.drift, self.drift_day = drift, drift_day
         rng = _rng(seed, "volumes")
-        self.n_initial = max(50, round(5_000 * scale))
-        self.signups = rng.poisson(max(0.5, self.n_initial * 0.004), HORIZON)
         weekday = np.where((np.arange(HORIZON) + start.weekday()) % 7 >= 5, 1.25, 0.92)
         self.orders_per_day = rng.poisson(max(2.0, 20_000 * scale) * weekday)
-        self.customers_before = self.n_initial + np.concatenate([[0], np.cumsum(self.signups)])
         self.order_ids_before = np.concatenate([[0], np.cumsum(self.orders_per_day)])
+        # sign-ups replace the customers who lapse: per day, the mean orders less the
+        # first orders of the day's sign-ups, over the orders a customer places in a life
+        mean_orders = max(2.0, 20_000 * scale) * weekday.mean()
+        self.signups_per_day = mean_orders / (_lifetime_orders() + FIRST_ORDER)
+        self.signups = rng.poisson(self.signups_per_day * weekday / weekday.mean())
+        self.signups[0] = 0  # day 0 delivers the existing accounts only
+        self._blocks: list[dict[str, np.ndarray]] = []
+        self._people: dict[str, np.ndarray] = {}
+
+    @cached_property
+    def existing(self) -> dict[str, np.ndarray]:
+        """The accounts of day 0: sign-ups of the ``PAST_DAYS`` before it, oldest first,
+        that had not lapsed by day 0 (the lapsed ones are not in the CRM's export)."""
+        rng = _rng(self.seed, "customers", "existing")
+        n = rng.poisson(self.signups_per_day * PAST_DAYS)
+        people = self._draw(rng, np.sort(-rng.integers(1, PAST_DAYS + 1, n)))
+        alive = people["lapse"] > 0
+        return {k: v[alive] for k, v in people.items()}
+
+    def _draw(self, rng: np.random.Generator, signup: np.ndarray) -> dict[str, np.ndarray]:
+        segment = rng.choice(len(SEGMENTS), len(signup), p=[w for _, w, _ in SEGMENTS])
+        rate = _order_rates(rng, segment)
+        return {"signup": signup.astype(np.int32), "segment": segment.astype(np.int8),
+                "rate": rate,
+                "lapse": signup + rng.exponential(1.0 / _lapse_hazard(rate)),
+                "first": (signup >= 0) & (rng.random(len(signup)) < FIRST_ORDER)}
+
+    @cached_property
+    def signed_up(self) -> np.ndarray:
+        """Customers delivered up to and including each day (ids 1..signed_up[d])."""
+        return len(self.existing["signup"]) + np.cumsum(self.signups)
+
+    def people(self, d: int) -> dict[str, np.ndarray]:
+        """Every customer signed up by day ``d`` (and maybe some later), in ``customer_id``
+        order (index = id - 1). A customer orders at ``rate`` orders a day from ``signup``
+        (a day index, negative before day 0) until ``lapse`` (a fractional day), and places
+        a first order on the sign-up day when ``first``. The sign-ups are drawn in blocks of
+        ``SIGNUP_BLOCK`` days, each from the seed and its block alone."""
+        if len(self._blocks) <= d // SIGNUP_BLOCK:
+            while len(self._blocks) <= d // SIGNUP_BLOCK:
+                lo = len(self._blocks) * SIGNUP_BLOCK
+                days = np.arange(lo, min(lo + SIGNUP_BLOCK, HORIZON))
+                rng = _rng(self.seed, "customers", "signups", len(self._blocks))
+                self._blocks.append(self._draw(rng, np.repeat(days, self.signups[days])))
+            parts = [self.existing, *self._blocks]
+            self._people = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        return self._people
 
     def customers(self, d: int) -> pa.Table:
-        if d == 0:
-            first, count = 1, self.n_initial
-            rng = _rng(self.seed, "customers", "initial")
-            signup = np.datetime64(self.start) - rng.integers(1, 1_500, count).astype(
-                "timedelta64[D]")
-        else:
-            first, count = int(self.customers_before[d - 1]) + 1, int(self.signups[d - 1])
-            rng = _rng(self.seed, "customers", d)
-            signup = np.full(count, np.datetime64(self.start + timedelta(days=d)))
-        ids = np.arange(first, first + count)
+        p = self.people(d)
+        first = 0 if d == 0 else int(self.signed_up[d - 1])
+        ids = np.arange(first + 1, int(self.signed_up[d]) + 1)
+        count = len(ids)
+        rng = _rng(self.seed, "customers", "initial" if d == 0 else d)
+        signup = np.datetime64(self.start) + p["signup"][ids - 1].astype("timedelta64[D]")
         people = _names(rng, count, ids)
         phone = [f"+44 7{n:09d}" for n in rng.integers(0, 10**9, count)]
         return pa.table({
@@ -495,9 +581,25 @@ class Business:
             "postcode": [f"MK{n % 20} {n % 9}AB" for n in rng.integers(0, 10_000, count)],
             "country": np.where(rng.random(count) < 0.9, "GB", "IE"),
             "signup_date": pa.array(signup.astype("datetime64[D]"), pa.date32()),
-            "segment": _choice(rng, (("consumer", 0.8), ("small_business", 0.15),
-                                     ("enterprise", 0.05)), count),
+            "segment": np.asarray([s for s, _, _ in SEGMENTS], dtype=object)[
+                p["segment"][ids - 1]],
         })
+
+    def buyers(self, rng: np.random.Generator, d: int, n: int) -> np.ndarray:
+        """The ``customer_id`` of each of the day's ``n`` orders, in random order: the
+        first orders of the day's sign-ups, the rest shared among the customers active that
+        day in proportion to their rates (the same as each ordering as a Poisson process at
+        its rate, given the day's total)."""
+        p = self.people(d)
+        known = int(self.signed_up[d])
+        newcomers = np.arange(int(self.signed_up[d - 1]) if d else known, known)
+        first = newcomers[p["first"][newcomers]][:n]
+        active = np.flatnonzero(p["lapse"][:known] > d)
+        if not len(active):  # a tiny shop whose customers all lapsed: anyone may come back
+            active = np.arange(known)
+        weight = p["rate"][active]
+        others = active[rng.choice(len(active), n - len(first), p=weight / weight.sum())]
+        return rng.permutation(np.concatenate([first, others])) + 1
 
     @cached_property
     def catalogue(self) -> dict[str, np.ndarray]:
@@ -538,9 +640,7 @@ class Business:
         rng = _rng(self.seed, "orders", d)
         n = int(self.orders_per_day[d])
         order_id = 100_000 + int(self.order_ids_before[d]) + np.arange(1, n + 1)
-        known = int(self.customers_before[d])
-        customer = np.minimum(rng.zipf(1.3, n), known) if known else np.ones(n, int)
-        customer = np.where(rng.random(n) < 0.5, rng.integers(1, known + 1, n), customer)
+        customer = self.buyers(rng, d, n)
         day0 = datetime.combine(self.start + timedelta(days=d), datetime.min.time())
         seconds = np.sort(rng.integers(6 * 3600, 23 * 3600, n))
         ts = np.datetime64(day0) + seconds.astype("timedelta64[s]")

@@ -16,6 +16,7 @@ rows GX counts are the rows we quarantine. Cross-table rules read the parents as
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -197,16 +198,19 @@ def business_rules(contract: Contract, interval: str) -> list[Rule]:
 
 
 def volume_rule(history: list[int]) -> list[Rule]:
-    """Today's row count within a band around the trailing average (needs 3 intervals)."""
+    """Today's row count within a band around the trailing median (needs 3 intervals).
+    The median, not the mean: one outlying interval - the full snapshot an increment table
+    such as customers starts with, a catch-up delivery - must not move the band for the
+    days after it."""
     if len(history) < 3:
         return []
-    avg = sum(history) / len(history)
-    low, high = int(avg * 0.3), int(avg * 3) + 10
+    mid = statistics.median(history)
+    low, high = int(mid * 0.3), int(mid * 3) + 10
     return [Rule(
         "volume.within_band", "ExpectTableRowCountToBeBetween",
         {"min_value": low, "max_value": high}, level=TABLE,
-        notes=f"Band 0.3x-3x the trailing average of {len(history)} intervals "
-              f"({avg:.0f} rows).",
+        notes=f"Band 0.3x-3x the trailing median of {len(history)} intervals "
+              f"({mid:.0f} rows).",
     )]
 
 

@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     flight_port: int = 32010
     superset_port: int = 8088
     docs_port: int = 8090
+    # drift monitoring (lakeops.ml.monitor): the Evidently UI over <home>/evidently, and
+    # when drift raises the retraining alert: the share of drifted features (Evidently's
+    # per-column tests, or PSI above ml_psi_threshold) reaching ml_drift_share_threshold
+    evidently_port: int = 8000
+    ml_drift_share_threshold: float = Field(default=0.3, gt=0, le=1)
+    ml_psi_threshold: float = Field(default=0.2, gt=0)
 
     airflow_parallelism: int = 4
     airflow_admin_user: str = "admin"
@@ -115,6 +121,34 @@ class Settings(BaseSettings):
     sql_query_timeout_s: float = Field(default=300.0, gt=0)
     sql_queue_timeout_s: float = Field(default=30.0, ge=0)
     sql_threads: int | None = Field(default=None, ge=1)  # per query; default: all cores
+
+    # model training and the promotion gate (lakeops.ml.train, lakeops.ml.gate).
+    # Training: the latest ml_holdout_fraction of the time values is the holdout; the
+    # search tries the first ml_search_size hyper-parameter combinations over
+    # ml_cv_folds time-ordered folds; ml_seed fixes every random choice; at most
+    # ml_reference_rows training rows are kept as the drift reference.
+    ml_holdout_fraction: float = Field(default=0.2, gt=0, lt=1)
+    ml_cv_folds: int = Field(default=3, ge=2)
+    ml_search_size: int = Field(default=4, ge=1)
+    ml_seed: int = 42
+    ml_reference_rows: int = Field(default=50_000, ge=1)
+    ml_threshold: float = Field(default=0.5, gt=0, lt=1)  # probability -> predicted class
+    # the gate: the challenger must beat the champion (or, for the first version, a
+    # constant baseline) on the primary metric by the margin; recall on each critical
+    # slice >= ml_min_critical_recall (slices with < ml_min_slice_positives positives are
+    # reported, not failed); per sensitive column, ml_fairness_metric may differ by at most
+    # ml_max_fairness_gap across groups of >= ml_min_slice_rows rows; adding engagement
+    # may raise no probability by more than ml_direction_tolerance.
+    ml_promotion_margin: float = Field(default=0.01, ge=0)
+    ml_min_critical_recall: float = Field(default=0.5, ge=0, le=1)
+    ml_min_slice_positives: int = Field(default=10, ge=1)
+    ml_max_fairness_gap: float = Field(default=0.2, ge=0)
+    ml_fairness_metric: str = "recall"
+    ml_min_slice_rows: int = Field(default=50, ge=1)
+    ml_direction_tolerance: float = Field(default=1e-6, ge=0)
+    # rollback: the champion goes back when its realised metric on a window falls more than
+    # this under the previous champion's on the same window
+    ml_rollback_margin: float = Field(default=0.0, ge=0)
 
     @field_validator("home", mode="after")
     @classmethod

@@ -110,12 +110,25 @@ def _student_week_features(lake: Path) -> dict[tuple[int, int], int]:
     return planted
 
 
+def _feature_customers(lake: Path) -> list[int]:
+    """Eight customers of the day-0 accounts: the first four (by id) with an order that
+    brings revenue in the generated days and the first four without one, so the label
+    takes both values."""
+    ordered = {c for (c,) in duckdb.sql(
+        f"select distinct customer_id from {_curated(lake, 'business', 'orders')} "
+        f"where status not in ('cancelled', 'returned')").fetchall()}
+    ids = [c for (c,) in duckdb.sql(
+        f"select customer_id from {_curated(lake, 'business', 'customers')} "
+        f"where signup_date < DATE '{START}' order by 1").fetchall()]
+    return sorted([c for c in ids if c in ordered][:4] + [c for c in ids if c not in ordered][:4])
+
+
 def _customer_day_features(lake: Path) -> None:
     for as_of in CUSTOMER_DAYS:
         rows = [{"customer_id": c, "as_of_date": as_of, "recency_days": 1, "frequency": c,
                  "monetary": 10.0 * c, "orders_today": 0, "avg_order_value": 10.0,
                  "avg_items_per_order": 1.5, "distinct_categories": 1,
-                 "first_order_date": None} for c in range(1, 9)]
+                 "first_order_date": None} for c in _feature_customers(lake)]
         _write(lake / f"features/business/customer_day/dt={as_of}/part-0.parquet", rows,
                CUSTOMER_DAY)
 
@@ -268,7 +281,7 @@ def _check_ml_business_training(lake: Path) -> None:
     complete = [d for d in CUSTOMER_DAYS if d <= newest - timedelta(days=30)]
     assert complete == CUSTOMER_DAYS[:3]
     assert {(r["customer_id"], r["as_of_date"]) for r in rows} == {
-        (c, d) for c in range(1, 9) for d in complete}
+        (c, d) for c in _feature_customers(lake) for d in complete}
     ordered = duckdb.sql(
         f"select customer_id, cast(order_ts as date) from "
         f"{_curated(lake, 'business', 'orders')} "
@@ -279,6 +292,7 @@ def _check_ml_business_training(lake: Path) -> None:
                     for c, d in ordered)
         assert row["reordered_within_30d"] is label
     assert any(r["reordered_within_30d"] for r in rows)
+    assert not all(r["reordered_within_30d"] for r in rows)
 
 
 def _check_snapshot_staging(settings: Settings, lake: Path) -> None:

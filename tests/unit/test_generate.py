@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import date
+from collections import Counter
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -108,6 +109,74 @@ def test_business_totals_add_up(tmp_path: Path) -> None:
         assert o["customer_id"] in customers
     captured = {p["order_id"] for p in payments if p["status"] != "failed"}
     assert captured == {o["order_id"] for o in orders}
+
+
+SHOP_SCALE, SHOP_DAYS = 0.005, 60
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], dict[int, dict]]:
+    """Sixty days of the shop: every order (with its day index) and every customer."""
+    lake = Lake.landing(Settings(home=tmp_path_factory.mktemp("shop")))
+    generate(lake, "business", START, SHOP_DAYS, scale=SHOP_SCALE, seed=3)
+    orders, customers = [], {}
+    for d in range(SHOP_DAYS):
+        day = START + timedelta(days=d)
+        for c in _read(lake, "business", "customers", day).to_pylist():
+            customers[int(c["customer_id"])] = {**c, "delivered": day}
+        orders += [{**o, "day": d} for o in _read(lake, "business", "orders", day).to_pylist()]
+    return orders, customers
+
+
+def test_customers_come_back_some_often_most_now_and_then(
+        shop: tuple[list[dict], dict[int, dict]]) -> None:
+    orders, customers = shop
+    first = Counter(o["customer_id"] for o in orders if o["day"] < 30)
+    second = Counter(o["customer_id"] for o in orders if o["day"] >= 30)
+    repeat = sum(n > 1 for n in first.values()) / len(first)
+    lapsed = sum(c not in second for c in first) / len(first)
+    assert 0.2 < repeat < 0.8, "a good share, far from all, order twice in a month"
+    assert 0.1 < lapsed < 0.7, "some customers of one month do not order in the next"
+    counts = sorted(Counter(o["customer_id"] for o in orders).values())
+    assert counts[-1] >= 5 * counts[len(counts) // 2], "a few heavy buyers"
+    assert len(customers) > 10 * len(orders) / SHOP_DAYS, "many more customers than orders"
+    # business customers order more often than consumers
+    per_segment = {s: sum(counts) / len(counts) for s, counts in _by_segment(
+        Counter(o["customer_id"] for o in orders), customers).items()}
+    assert per_segment["enterprise"] > per_segment["consumer"]
+
+
+def _by_segment(counts: Counter, customers: dict[int, dict]) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for cid, c in customers.items():
+        out.setdefault(c["segment"], []).append(counts.get(cid, 0))
+    return out
+
+
+def test_daily_orders_keep_the_volume_and_the_weekend_uplift(
+        shop: tuple[list[dict], dict[int, dict]]) -> None:
+    orders, _ = shop
+    per_day = Counter(o["day"] for o in orders)
+    assert len(per_day) == SHOP_DAYS
+    assert 0.9 < sum(per_day.values()) / SHOP_DAYS / (20_000 * SHOP_SCALE) < 1.1
+    weekend = [n for d, n in per_day.items() if (START + timedelta(days=d)).weekday() >= 5]
+    weekday = [n for d, n in per_day.items() if (START + timedelta(days=d)).weekday() < 5]
+    assert 1.2 < (sum(weekend) / len(weekend)) / (sum(weekday) / len(weekday)) < 1.55
+
+
+def test_every_order_comes_from_a_customer_signed_up_by_then(
+        shop: tuple[list[dict], dict[int, dict]]) -> None:
+    orders, customers = shop
+    for o in orders:
+        customer = customers[o["customer_id"]]  # delivered on or before the order's day
+        assert customer["delivered"] <= START + timedelta(days=o["day"])
+        assert date.fromisoformat(customer["signup_date"]) <= customer["delivered"]
+    signups = [date.fromisoformat(c["signup_date"]) for c in customers.values()]
+    assert all(c["delivered"] == START or date.fromisoformat(c["signup_date"]) == c[
+        "delivered"] for c in customers.values()), "a day's sign-ups signed up that day"
+    assert min(signups) < START - timedelta(days=365), "the day-0 accounts go back years"
+    new = {cid for cid, c in customers.items() if c["delivered"] > START}
+    assert new and any(o["customer_id"] in new for o in orders), "new customers order"
 
 
 def test_engagement_drop_hits_one_cohort_after_the_drift_day(tmp_path: Path) -> None:

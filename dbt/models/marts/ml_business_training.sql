@@ -1,77 +1,35 @@
 {{ config(location=lakeops.mart_location()) }}
 
--- Training rows for the reorder model: one per customer and as-of date with that day's
--- features and the label reordered_within_30d — did the customer place an order that
--- brings revenue (not cancelled or returned, the orders the features count) in the 30
--- days strictly after the as-of date? Only as-of dates at least 30 days before the newest
--- order in the lake are kept, so every label window is complete.
+-- Training rows of the reorder model: the rows of ml_business_features (one per customer
+-- and as-of date) whose 30-day label window is complete, i.e. reordered_within_30d is known.
+-- Selecting from the scoring mart keeps training and scoring rows the same.
 with features as (
 
-    select * from {{ ref('int_features__customer_day') }}
-
-),
-
-orders as (
-
-    select * from {{ ref('int_business__orders') }}
-
-),
-
-customers as (
-
-    select * from {{ ref('stg_business__customers') }}
-
-),
-
-horizon as (
-
-    select max(order_date) as newest_order_date from orders
-
-),
-
-labelled_window as (
-
-    select
-        f.customer_id,
-        f.as_of_date,
-        count(o.order_id) as orders_next_30d
-
-    from features as f
-    inner join orders as o
-        on o.customer_id = f.customer_id
-        and o.order_date > f.as_of_date
-        and o.order_date <= {{ lakeops.add_days('f.as_of_date', 30) }}
-        and o.is_revenue
-    group by f.customer_id, f.as_of_date
+    select * from {{ ref('ml_business_features') }}
 
 ),
 
 final as (
 
     select
-        f.customer_id,
-        f.as_of_date,
-        f.recency_days,
-        f.frequency,
-        f.monetary,
-        f.orders_today,
-        f.avg_order_value,
-        f.avg_items_per_order,
-        f.distinct_categories,
-        f.first_order_date,
-        c.segment,
-        c.country,
-        {{ lakeops.days_between('c.signup_date', 'f.as_of_date') }} as tenure_days,
-        coalesce(l.orders_next_30d, 0) > 0 as reordered_within_30d
+        customer_id,
+        as_of_date,
+        recency_days,
+        frequency,
+        monetary,
+        orders_today,
+        avg_order_value,
+        avg_items_per_order,
+        distinct_categories,
+        first_order_date,
+        segment,
+        country,
+        city,
+        tenure_days,
+        reordered_within_30d
 
-    from features as f
-    cross join horizon as h
-    left join labelled_window as l
-        on l.customer_id = f.customer_id
-        and l.as_of_date = f.as_of_date
-    left join customers as c
-        on c.customer_id = f.customer_id
-    where f.as_of_date <= {{ lakeops.add_days('h.newest_order_date', -30) }}
+    from features
+    where reordered_within_30d is not null
 
 )
 

@@ -1,104 +1,54 @@
 {{ config(location=lakeops.mart_location()) }}
 
--- Training rows for the at-risk model: one per student and prediction day, holding the
--- student's newest feature row as of that day (never a later one) and the label.
---
--- Prediction days are the days the feature job computed features for (per presentation).
--- A feature row is valid from its as_of_day until the student's next feature row, so a
--- student without a row on a prediction day carries the previous one forward; the next
--- row's day only bounds the validity, none of its values is used. Students already
--- withdrawn on the prediction day are left out: their outcome is known by then.
+-- Training rows of the at-risk model: the rows of ml_education_features (one per student,
+-- presentation and prediction day, point in time, withdrawn students left out) whose final
+-- result is known. Selecting from the scoring mart keeps training and scoring rows the same.
 with features as (
 
-    select * from {{ ref('int_features__student_week') }}
-
-),
-
-enrolments as (
-
-    select * from {{ ref('int_education__enrolments') }}
-
-),
-
-prediction_days as (
-
-    select distinct code_module, code_presentation, as_of_day as prediction_day
-    from features
-
-),
-
-validity as (
-
-    select
-        *,
-        lead(as_of_day) over (
-            partition by code_module, code_presentation, student_id order by as_of_day
-        ) as valid_until_day
-
-    from features
-
-),
-
-as_of as (
-
-    select
-        p.prediction_day,
-        v.*
-
-    from prediction_days as p
-    inner join validity as v
-        on v.code_module = p.code_module
-        and v.code_presentation = p.code_presentation
-        and v.as_of_day <= p.prediction_day
-        and (v.valid_until_day is null or p.prediction_day < v.valid_until_day)
+    select * from {{ ref('ml_education_features') }}
 
 ),
 
 final as (
 
     select
-        a.code_module,
-        a.code_presentation,
-        a.student_id,
-        a.prediction_day,
-        a.as_of_day as feature_as_of_day,
-        a.prediction_day - a.as_of_day as feature_age_days,
-        a.week as feature_week,
-        a.clicks_week,
-        a.clicks_total,
-        a.clicks_resource,
-        a.clicks_oucontent,
-        a.clicks_url,
-        a.clicks_subpage,
-        a.clicks_forumng,
-        a.clicks_quiz,
-        a.clicks_homepage,
-        a.clicks_other,
-        a.active_days_week,
-        a.active_days_total,
-        a.days_since_last_activity,
-        a.assessments_submitted,
-        a.mean_lateness_days,
-        a.late_submissions,
-        a.mean_score,
-        e.gender,
-        e.region,
-        e.highest_education,
-        e.imd_band,
-        e.age_band,
-        e.disability,
-        e.previous_attempts,
-        e.studied_credits,
-        e.final_result,
-        e.is_at_risk
+        code_module,
+        code_presentation,
+        student_id,
+        prediction_day,
+        feature_as_of_day,
+        feature_age_days,
+        feature_week,
+        clicks_week,
+        clicks_total,
+        clicks_resource,
+        clicks_oucontent,
+        clicks_url,
+        clicks_subpage,
+        clicks_forumng,
+        clicks_quiz,
+        clicks_homepage,
+        clicks_other,
+        active_days_week,
+        active_days_total,
+        days_since_last_activity,
+        assessments_submitted,
+        mean_lateness_days,
+        late_submissions,
+        mean_score,
+        gender,
+        region,
+        highest_education,
+        imd_band,
+        age_band,
+        disability,
+        previous_attempts,
+        studied_credits,
+        final_result,
+        is_at_risk
 
-    from as_of as a
-    inner join enrolments as e
-        on e.code_module = a.code_module
-        and e.code_presentation = a.code_presentation
-        and e.student_id = a.student_id
-    where e.is_result_known
-        and (e.unregistered_day is null or e.unregistered_day > a.prediction_day)
+    from features
+    where is_result_known
 
 )
 

@@ -116,6 +116,22 @@ def _mlflow(s: Settings) -> list[str]:
     ]
 
 
+def _evidently(s: Settings) -> list[str]:
+    """Evidently's UI over the workspace drift monitoring adds its runs to."""
+    from pathlib import Path
+
+    from lakeops.ml.monitor import workspace_dir
+
+    return [str(Path(PY).parent / "evidently"), "ui", "--workspace", str(workspace_dir(s)),
+            "--host", s.host, "--port", str(s.evidently_port)]
+
+
+def _prepare_evidently(s: Settings, deadline: float) -> None:
+    from lakeops.ml.monitor import workspace_dir
+
+    workspace_dir(s).mkdir(parents=True, exist_ok=True)
+
+
 def _airflow(*args: str) -> Callable[[Settings], list[str]]:
     def command(s: Settings) -> list[str]:
         extra = ["--host", s.host, "--port", str(s.airflow_port), "--workers", "1"]
@@ -160,6 +176,11 @@ SERVICES: tuple[Service, ...] = (
     Service(
         "mlflow", _mlflow, mlflow_env, port_setting="mlflow_port", health=Http("/health"),
         title="MLflow", links=(Link("MLflow", "/"),), prepare=prepare_mlflow,
+    ),
+    # drift reports of every monitored interval, one project per model (lakeops.ml.monitor)
+    Service(
+        "evidently", _evidently, port_setting="evidently_port", health=Http("/api/version"),
+        title="Evidently UI", links=(Link("Evidently UI", "/"),), prepare=_prepare_evidently,
     ),
     Service(
         "airflow-api-server", _airflow("api-server"), airflow_env,

@@ -1,0 +1,169 @@
+"""Model DAGs, three per model (``student_at_risk``, ``customer_churn``):
+
+* ``train_<model>`` — weekly, and whenever dbt rebuilds the model's training mart or its
+  monitoring raises a drift alert: train a candidate, register it as ``@challenger``, run
+  the promotion gate (``@champion`` only if it beats the champion on the champion's frozen
+  holdout and passes the behavioural and fairness checks);
+* ``score_<model>`` — when dbt rebuilds the model's features mart: score every interval
+  with features and no predictions yet with ``models:/<model>@champion``;
+* ``monitor_<model>`` — when predictions are published: Evidently drift against the
+  champion's training reference, realised quality once labels arrived, and a drift alert
+  (an asset event that schedules ``train_<model>``) when drift crosses the threshold.
+
+Only wiring lives here; the work is in :mod:`lakeops.ml`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, task
+from airflow.sdk.exceptions import AirflowSkipException
+
+from lakeops import datasets
+from lakeops.ml import gate, monitor, runs, score, train
+from lakeops.ml.specs import SPECS, ModelSpec
+from lakeops.settings import get_settings
+
+START = pendulum.datetime(2024, 10, 1, tz="UTC")
+DEFAULTS = {"owner": "ml-platform", "retries": 1, "retry_delay": timedelta(seconds=30)}
+PARAMS = {"interval": Param(None, type=["null", "string"],
+                            description="run for this day (YYYY-MM-DD) by hand")}
+
+TRAIN_DOC = """
+### Train `{model}`
+
+Weekly (Monday 03:00 UTC), and whenever dbt rebuilds `{mart}` or `monitor_{model}` raises
+a drift alert. **train** fits the scikit-learn pipeline on `{mart}` (split by time: the
+latest rows are the holdout), logs params, metrics, plots, signature and the training data
+to MLflow, registers the version and gives it the alias `challenger`. **gate** promotes it
+to `champion` only if it beats the champion on the champion's frozen holdout by the
+configured margin (the first model: a trivial baseline) and passes the behavioural tests
+(invariance to the pseudonymous id, direction of engagement, minimum recall on critical
+slices) and the fairness bound; the decision and its numbers go to the version's tags and
+`lakeops.monitoring.model_decisions`.
+"""
+
+SCORE_DOC = """
+### Score `{model}`
+
+When dbt rebuilds `{mart}`: every interval with features and no predictions yet is scored
+with `models:/{model}@champion`; `predictions/{model}/dt=<day>/` is replaced (model version
+and run id on every row) and `{uri}` emitted. Trigger with conf `{{"interval": "YYYY-MM-DD"}}`
+to re-score one day.
+"""
+
+MONITOR_DOC = """
+### Monitor `{model}`
+
+When predictions are published: for every scored interval without drift numbers yet,
+Evidently compares the features and predictions with the champion's training reference
+(drift share, per-feature scores and PSI) and, once labels arrived, measures realised
+quality. Reports go to the docs site (`reports/drift/{model}/`) and the Evidently UI,
+numbers to `lakeops.monitoring.drift.{model}` and friends. Drift over the threshold emits
+`{alert}`, which schedules `train_{model}`.
+"""
+
+
+def _interval(context: dict[str, Any]) -> str:
+    """The day a training run is for: its conf, else its data interval, else the day the
+    run was due (asset-triggered runs have no data interval)."""
+    named = runs.chosen(context)
+    if named:
+        return named
+    run = context["dag_run"]
+    when = getattr(run, "data_interval_start", None) or run.run_after
+    return str(when.date().isoformat())
+
+
+def _train_dag(s: ModelSpec) -> DAG:
+    mart = datasets.mart(s.training_mart)
+    with DAG(
+        dag_id=f"train_{s.name}",
+        description=f"Train, register and gate {s.name}",
+        doc_md=TRAIN_DOC.format(model=s.name, mart=s.training_mart),
+        schedule=AssetOrTimeSchedule(
+            timetable=CronTriggerTimetable("0 3 * * 1", timezone="UTC"),
+            assets=(mart.asset() | datasets.DRIFT_ALERTS[s.name].asset())),
+        start_date=START, catchup=False, max_active_runs=1, params=PARAMS,
+        tags=["lakeops", "ml", "train", s.source], default_args=DEFAULTS,
+    ) as dag:
+
+        @task(task_id="train")
+        def fit(**context: Any) -> dict[str, Any]:
+            return train.train(s.name, _interval(context), get_settings(),
+                               dag_run=context["dag_run"].run_id)
+
+        @task(task_id="gate")
+        def judge(trained: dict[str, Any], **context: Any) -> dict[str, Any]:
+            return gate.evaluate_gate(s.name, trained["version"], get_settings(),
+                                      interval=trained["interval"],
+                                      dag_run=context["dag_run"].run_id)
+
+        judge(fit())
+    return dag
+
+
+def _score_dag(s: ModelSpec) -> DAG:
+    features = datasets.mart(s.features_mart)
+    with DAG(
+        dag_id=f"score_{s.name}",
+        description=f"Batch scoring with {s.name}@champion",
+        doc_md=SCORE_DOC.format(model=s.name, mart=s.features_mart, uri=s.predictions.uri),
+        schedule=[features.asset()], start_date=START, catchup=False, max_active_runs=1,
+        params=PARAMS, tags=["lakeops", "ml", "score", s.source], default_args=DEFAULTS,
+    ) as dag:
+
+        @task(task_id="score", outlets=[s.predictions.asset()])
+        def run(**context: Any) -> list[dict[str, Any]]:
+            settings = get_settings()
+            named = runs.chosen(context)
+            days = [named] if named else runs.to_score(s.name, settings)
+            if not days:
+                raise AirflowSkipException("every interval with features is scored already")
+            return [score.score(s.name, day, settings) for day in days]
+
+        run()
+    return dag
+
+
+def _monitor_dag(s: ModelSpec) -> DAG:
+    with DAG(
+        dag_id=f"monitor_{s.name}",
+        description=f"Drift and realised quality of {s.name}",
+        doc_md=MONITOR_DOC.format(model=s.name, alert=datasets.DRIFT_ALERTS[s.name].uri),
+        schedule=[s.predictions.asset()], start_date=START, catchup=False,
+        max_active_runs=1, params=PARAMS, tags=["lakeops", "ml", "monitor", s.source],
+        default_args=DEFAULTS,
+    ) as dag:
+
+        @task(task_id="monitor", outlets=[s.drift.asset()])
+        def run(**context: Any) -> list[dict[str, Any]]:
+            settings = get_settings()
+            named = runs.chosen(context)
+            days = [named] if named else runs.to_monitor(s.name, settings)
+            if not days:
+                raise AirflowSkipException("every scored interval is monitored already")
+            out = []
+            for day in days:
+                out.append({**monitor.monitor(s.name, day, settings),
+                            "realised": score.realised(s.name, day, settings)})
+            return out
+
+        @task(task_id="drift_alert", outlets=[datasets.DRIFT_ALERTS[s.name].asset()])
+        def alert(results: list[dict[str, Any]]) -> list[str]:
+            drifted = [r["interval"] for r in results if r.get("alert")]
+            if not drifted:  # a skipped task emits no asset event: no retraining
+                raise AirflowSkipException("drift within the threshold")
+            return drifted
+
+        alert(run())
+    return dag
+
+
+for _spec in SPECS.values():
+    globals()[f"train_{_spec.name}"] = _train_dag(_spec)
+    globals()[f"score_{_spec.name}"] = _score_dag(_spec)
+    globals()[f"monitor_{_spec.name}"] = _monitor_dag(_spec)

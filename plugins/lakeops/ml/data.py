@@ -1,0 +1,118 @@
+"""Where the model stages read and write their rows in the lake.
+
+* training and scoring rows: the dbt marts, ``marts/<mart>/*.parquet`` (:func:`read_mart`);
+* the frozen **holdout** a version was judged on and its **training reference** sample
+  (what drift is measured against), one folder per registered version::
+
+      monitoring/model_holdouts/<model>/version=<v>/part-0.parquet     holdout_path()
+      monitoring/model_references/<model>/version=<v>/part-0.parquet   reference_path()
+
+  Both hold the mart's own columns for those rows (keys, time column, features, label), so
+  :func:`lakeops.ml.specs.matrix` rebuilds the model's input from them; the reference also
+  carries ``prediction_score``, the version's probability of the predicted class for
+  each row (the reference for prediction drift);
+* every promotion-gate and rollback decision (:mod:`lakeops.ml.gate`)::
+
+      monitoring/model_decisions/dt=<interval>/<model>.v<version>.<action>.parquet
+
+  one row per file, ``action`` being ``gate`` or ``rollback``: deciding again for the same
+  interval, version and action replaces the file, so re-runs never duplicate a decision;
+  :func:`read_decisions` (and the SQL endpoint, which reads ``dt=*/*.parquet``) sees them all.
+
+Paths are relative to the lake root (``Lake.uri(path)`` gives an address for DuckDB or a
+person). Nothing heavy is imported until a function runs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lakeops import datasets
+from lakeops.lake import DATA_FILE, partition_dir
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from lakeops.lake import Lake
+
+PREDICTION_SCORE = "prediction_score"  # the reference's column of the version's scores
+
+
+def mart_path(mart: str) -> str:
+    """``marts/<mart>``: the folder of a mart's Parquet file(s)."""
+    return datasets.mart(mart).path
+
+
+def holdout_path(model: str, version: int | str) -> str:
+    """The frozen holdout rows of one registered version of ``model``."""
+    return f"{datasets.HOLDOUTS[model].path}/version={version}/{DATA_FILE}"
+
+
+def reference_path(model: str, version: int | str) -> str:
+    """The training reference sample (at most ``ml_reference_rows``) of one version."""
+    return f"{datasets.REFERENCES[model].path}/version={version}/{DATA_FILE}"
+
+
+def decision_path(model: str, version: int | str, action: str, interval: str) -> str:
+    """One decision's file (``action``: ``gate`` | ``rollback``)."""
+    safe = str(interval).replace("/", "_")
+    return (f"{datasets.MODEL_DECISIONS.path}/{partition_dir(safe)}/"
+            f"{model}.v{version}.{action}.parquet")
+
+
+def read_mart(lake: Lake, mart: str) -> pd.DataFrame:
+    """Every row of a dbt mart as a DataFrame."""
+    import pyarrow as pa
+
+    files = [f.path for f in lake.ls(mart_path(mart)) if f.path.endswith(".parquet")]
+    if not files:
+        raise FileNotFoundError(f"mart {mart} has no Parquet file in "
+                                f"{lake.uri(mart_path(mart))}: has dbt built it?")
+    tables = [lake.read_parquet(p) for p in files]
+    return pa.concat_tables(tables, promote_options="default").to_pandas()
+
+
+def write_frame(lake: Lake, path: str, frame: pd.DataFrame) -> str:
+    """Write ``frame`` as one Parquet file atomically (replacing it); returns its path."""
+    import pyarrow as pa
+
+    lake.write_table(path, pa.Table.from_pandas(frame, preserve_index=False))
+    return path
+
+
+def read_frame(lake: Lake, path: str) -> pd.DataFrame:
+    return lake.read_parquet(path).to_pandas()
+
+
+def read_holdout(lake: Lake, model: str, version: int | str) -> pd.DataFrame:
+    return read_frame(lake, holdout_path(model, version))
+
+
+def read_reference(lake: Lake, model: str, version: int | str) -> pd.DataFrame:
+    return read_frame(lake, reference_path(model, version))
+
+
+def write_decision(lake: Lake, row: dict[str, Any]) -> str:
+    """Write one decision row (keys ``model``, ``version``, ``action``, ``interval``...)."""
+    import pandas as pd
+
+    path = decision_path(row["model"], row["version"], row["action"], row["interval"])
+    return write_frame(lake, path, pd.DataFrame([row]))
+
+
+def read_decisions(lake: Lake, model: str | None = None) -> pd.DataFrame:
+    """Every recorded decision (of one model when given), oldest first; empty when none."""
+    import pandas as pd
+    import pyarrow as pa
+
+    files = [f.path for f in lake.ls(datasets.MODEL_DECISIONS.path, recursive=True)
+             if f.path.endswith(".parquet") and "/_" not in f.path
+             and (model is None or f.path.rsplit("/", 1)[-1].startswith(f"{model}.v"))]
+    if not files:
+        return pd.DataFrame()
+    table = pa.concat_tables([lake.read_parquet(p) for p in files],
+                             promote_options="default")
+    frame = table.to_pandas()
+    if model is not None:
+        frame = frame[frame["model"] == model]
+    return frame.sort_values("decided_at", kind="stable").reset_index(drop=True)

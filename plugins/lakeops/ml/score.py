@@ -1,0 +1,310 @@
+"""Batch scoring with the champion, and the realised quality of earlier scores.
+
+* :func:`score` — the registered model's ``champion`` version scores the feature-mart rows
+  of one data interval and replaces ``predictions/<model>/dt=<interval>/part-0.parquet``;
+* :func:`realised` — once labels arrive in the features mart, the predictions made up to an
+  interval are joined to them and their realised metrics, per model version, replace
+  ``monitoring/model_performance/<model>/dt=<interval>/part-0.parquet``.
+
+Which rows an interval scores (:func:`scoring_rows`), read from the features mart
+(``marts/<spec.features_mart>/part-0.parquet``, one row per entity and as-of day):
+
+* business (``customer_churn``): the rows with ``as_of_date`` = the interval (the
+  ``customer_day`` feature job computes features as of the end of the interval's day);
+* education (``student_at_risk``): OULAD days are presentation days, not dates. The feature
+  job for interval D writes ``features/education/student_week/dt=D`` with the interval's
+  newest clickstream day as ``as_of_day`` (:mod:`lakeops.transform.features`); the mart
+  turns every such as-of day of a presentation into a ``prediction_day``. So interval D
+  scores the mart rows whose ``(code_module, code_presentation, prediction_day)`` are the
+  ``(code_module, code_presentation, as_of_day)`` of that partition — every student
+  enrolled in the presentation and not withdrawn by that day, with their newest features.
+
+Every prediction row holds the row's keys, ``probability`` (of the predicted class: at
+risk, churned), ``predicted_label`` (1 when ``probability >= threshold``), ``threshold``
+(0.5, or the version's ``threshold`` tag), ``model_version``, ``run_id`` and ``interval``.
+Scoring the interval again replaces the partition, so re-runs never duplicate rows.
+Nothing heavy (pandas, MLflow, scikit-learn) is imported until a function runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from lakeops import datasets
+from lakeops.lake import DATA_FILE, Lake, partition_dir, table_path
+from lakeops.ml.specs import ModelSpec, matrix, spec
+from lakeops.settings import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+ALIAS = "champion"
+DEFAULT_THRESHOLD = 0.5
+PROBABILITY = "probability"
+PREDICTED = "predicted_label"
+
+
+class NoChampionError(LookupError):
+    """The registered model has no version with the ``champion`` alias (yet)."""
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The version behind ``models:/<name>@champion``."""
+
+    model: str
+    version: str
+    run_id: str
+    threshold: float
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.model}/{self.version}"
+
+
+# -- the registry ---------------------------------------------------------------------------
+
+
+def _tracking_uri(settings: Settings, tracking_uri: str | None) -> str:
+    return tracking_uri or settings.mlflow_url
+
+
+def champion(model: str, settings: Settings, *, tracking_uri: str | None = None) -> Champion:
+    """The champion version of ``model`` (raises :class:`NoChampionError` when none)."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    uri = _tracking_uri(settings, tracking_uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    try:
+        mv = client.get_model_version_by_alias(model, ALIAS)
+    except MlflowException as exc:
+        raise NoChampionError(
+            f"{model} has no '{ALIAS}' version in the MLflow registry at {uri} yet: train "
+            f"the model and let the promotion gate promote a version first ({exc.message})"
+        ) from None
+    tag = (mv.tags or {}).get("threshold")
+    threshold = float(tag) if tag else DEFAULT_THRESHOLD
+    return Champion(model, str(mv.version), str(mv.run_id or ""), threshold)
+
+
+def load_model(version: Champion, settings: Settings, *, tracking_uri: str | None = None
+               ) -> Any:
+    """The version's model with ``predict_proba`` (the sklearn flavour when logged so,
+    else the pyfunc model, whose ``predict`` must return the probability)."""
+    import mlflow
+
+    uri = _tracking_uri(settings, tracking_uri)
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        flavors = mlflow.models.get_model_info(version.uri).flavors
+        if "sklearn" in flavors:
+            return mlflow.sklearn.load_model(version.uri)
+        return mlflow.pyfunc.load_model(version.uri)
+    finally:
+        mlflow.set_tracking_uri(previous[0])
+        mlflow.set_registry_uri(previous[1])
+
+
+def predict_proba(model: Any, x: pd.DataFrame) -> Any:
+    """Probability of class 1 (the spec's predicted class) for each row of ``x``."""
+    import numpy as np
+
+    if hasattr(model, "predict_proba"):
+        return np.asarray(model.predict_proba(x))[:, 1].astype("float64")
+    out = np.asarray(model.predict(x), dtype="float64")
+    return out[:, -1] if out.ndim == 2 else out
+
+
+# -- the rows of an interval -----------------------------------------------------------------
+
+
+def read_mart(lake: Lake, mart: str) -> pd.DataFrame:
+    """Every row of a dbt mart (``marts/<mart>/*.parquet``)."""
+    import pyarrow as pa
+
+    folder = datasets.mart(mart).path
+    files = [f.path for f in lake.ls(folder) if f.path.endswith(".parquet")]
+    if not files:
+        raise FileNotFoundError(f"mart {mart} has no Parquet file in {lake.uri(folder)}: "
+                                f"has dbt built it?")
+    return pa.concat_tables([lake.read_parquet(p) for p in files],
+                            promote_options="default").to_pandas()
+
+
+def _education_prediction_days(lake: Lake, interval: str) -> pd.DataFrame:
+    """(code_module, code_presentation, prediction_day) the feature job wrote for ``interval``."""
+    ds = datasets.FEATURES["education"]
+    path = table_path(ds.zone, ds.dataset, partition_dir(interval), DATA_FILE)
+    if not lake.exists(path):
+        raise FileNotFoundError(f"no education features for {interval}: "
+                                f"{lake.uri(path)} is missing (run the feature job first)")
+    days = lake.read_parquet(path).select(
+        ["code_module", "code_presentation", "as_of_day"]).to_pandas().drop_duplicates()
+    return days.rename(columns={"as_of_day": "prediction_day"})
+
+
+def scoring_rows(model_spec: ModelSpec, interval: str, lake: Lake) -> pd.DataFrame:
+    """The features-mart rows the interval scores (see the module docstring)."""
+    rows = read_mart(lake, model_spec.features_mart)
+    if model_spec.source == "business":
+        day = date.fromisoformat(interval)
+        as_of = rows[model_spec.time_column].map(
+            lambda v: v if isinstance(v, date) or v is None else date.fromisoformat(str(v)[:10]))
+        return rows[as_of == day].reset_index(drop=True)
+    days = _education_prediction_days(lake, interval)
+    keys = ["code_module", "code_presentation", "prediction_day"]
+    for key in keys:
+        days[key] = days[key].astype(rows[key].dtype)
+    return rows.merge(days, on=keys, how="inner").reset_index(drop=True)
+
+
+def _known_label(model_spec: ModelSpec, rows: pd.DataFrame) -> pd.Series:
+    """Label known = 1 for the predicted class, 0 otherwise, NaN while unknown."""
+    import numpy as np
+    import pandas as pd
+
+    label = rows[model_spec.label]
+    known = label.notna()
+    out = pd.Series(np.nan, index=rows.index, dtype="float64")
+    out[known] = (label[known].astype(bool) == model_spec.positive).astype("float64")
+    return out
+
+
+# -- scoring ---------------------------------------------------------------------------------
+
+
+def score_frame(model_spec: ModelSpec, rows: pd.DataFrame, model: Any, version: Champion,
+                interval: str) -> pd.DataFrame:
+    """The prediction rows of ``rows`` (one each, in order)."""
+    import numpy as np
+
+    # the label is dropped so that matrix() keeps every row (it drops unlabelled ones
+    # when some labels are known)
+    x, _ = matrix(model_spec, rows.drop(columns=[model_spec.label], errors="ignore"))
+    out = rows[list(model_spec.keys)].copy()
+    proba = predict_proba(model, x) if len(x) else np.zeros(0)
+    out[PROBABILITY] = proba
+    out[PREDICTED] = (proba >= version.threshold).astype("int64")
+    out["threshold"] = float(version.threshold)
+    out["model"] = model_spec.name
+    out["model_version"] = version.version
+    out["run_id"] = version.run_id
+    out["interval"] = interval
+    return out.reset_index(drop=True)
+
+
+def score(model: str, interval: str, settings: Settings, *,
+          tracking_uri: str | None = None) -> dict[str, Any]:
+    """Score the interval's feature rows with ``models:/<model>@champion`` and replace
+    ``predictions/<model>/dt=<interval>/part-0.parquet``. ``tracking_uri`` defaults to
+    ``settings.mlflow_url``."""
+    import pyarrow as pa
+
+    model_spec = spec(model)
+    lake = Lake.from_settings(settings)
+    version = champion(model, settings, tracking_uri=tracking_uri)
+    rows = scoring_rows(model_spec, interval, lake)
+    loaded = load_model(version, settings, tracking_uri=tracking_uri)
+    predictions = score_frame(model_spec, rows, loaded, version, interval)
+    ds = datasets.PREDICTIONS[model]
+    path = lake.write_partition(ds.zone, ds.dataset, interval,
+                                pa.Table.from_pandas(predictions, preserve_index=False))
+    return {"model": model, "interval": interval, "version": version.version,
+            "run_id": version.run_id, "threshold": version.threshold,
+            "rows": len(predictions),
+            "predicted_positive": int(predictions[PREDICTED].sum()) if len(predictions) else 0,
+            "path": path}
+
+
+def read_predictions(lake: Lake, model: str, interval: str) -> pd.DataFrame:
+    ds = datasets.PREDICTIONS[model]
+    path = table_path(ds.zone, ds.dataset, partition_dir(interval), DATA_FILE)
+    if not lake.exists(path):
+        raise FileNotFoundError(f"no predictions of {model} for {interval} at "
+                                f"{lake.uri(path)}: score the interval first")
+    return lake.read_parquet(path).to_pandas()
+
+
+# -- realised quality ------------------------------------------------------------------------
+
+PERFORMANCE_COLUMNS = (
+    ("model", "string"), ("model_version", "string"), ("run_id", "string"),
+    ("interval", "string"), ("first_prediction_interval", "string"),
+    ("last_prediction_interval", "string"), ("rows", "int64"), ("positives", "int64"),
+    ("predicted_positives", "int64"), ("roc_auc", "float64"), ("precision", "float64"),
+    ("recall", "float64"), ("f1", "float64"), ("accuracy", "float64"),
+)
+
+
+def realised_metrics(y: Any, proba: Any, predicted: Any) -> dict[str, float]:
+    """roc_auc (NaN unless both classes occur), precision, recall, f1, accuracy."""
+    import numpy as np
+    from sklearn import metrics as m
+
+    y_arr = np.asarray(y, dtype="int64")
+    pred = np.asarray(predicted, dtype="int64")
+    both = len(np.unique(y_arr)) == 2
+    return {
+        "roc_auc": float(m.roc_auc_score(y_arr, np.asarray(proba, dtype="float64")))
+        if both else float("nan"),
+        "precision": float(m.precision_score(y_arr, pred, zero_division=0)),
+        "recall": float(m.recall_score(y_arr, pred, zero_division=0)),
+        "f1": float(m.f1_score(y_arr, pred, zero_division=0)),
+        "accuracy": float(m.accuracy_score(y_arr, pred)) if len(y_arr) else float("nan"),
+    }
+
+
+def _all_predictions(lake: Lake, model: str, upto: str) -> pd.DataFrame:
+    import pandas as pd
+
+    ds = datasets.PREDICTIONS[model]
+    frames = [read_predictions(lake, model, key)
+              for key in lake.partitions(ds.zone, ds.dataset) if key <= upto]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def realised(model: str, interval: str, settings: Settings) -> dict[str, Any]:
+    """Realised quality of the predictions made up to ``interval`` whose labels are known
+    now (from the features mart), one row per model version, replacing
+    ``monitoring/model_performance/<model>/dt=<interval>/part-0.parquet``."""
+    import pandas as pd
+    import pyarrow as pa
+
+    model_spec = spec(model)
+    lake = Lake.from_settings(settings)
+    predictions = _all_predictions(lake, model, interval)
+    rows: list[dict[str, Any]] = []
+    if len(predictions):
+        mart = read_mart(lake, model_spec.features_mart)
+        labels = mart[list(model_spec.keys)].assign(_y=_known_label(model_spec, mart))
+        labels = labels[labels["_y"].notna()]
+        keys = list(model_spec.keys)
+        for key in keys:  # Parquet round trips keep types; align them to the mart's anyway
+            predictions[key] = predictions[key].astype(labels[key].dtype)
+        joined = predictions.merge(labels, on=keys, how="inner")
+        for version, group in joined.groupby("model_version", sort=True):
+            rows.append({
+                "model": model, "model_version": str(version),
+                "run_id": str(group["run_id"].iloc[0]), "interval": interval,
+                "first_prediction_interval": str(group["interval"].min()),
+                "last_prediction_interval": str(group["interval"].max()),
+                "rows": len(group), "positives": int(group["_y"].sum()),
+                "predicted_positives": int(group[PREDICTED].sum()),
+                **realised_metrics(group["_y"], group[PROBABILITY], group[PREDICTED]),
+            })
+    schema = pa.schema([(name, pa.string() if kind == "string" else pa.from_numpy_dtype(kind))
+                        for name, kind in PERFORMANCE_COLUMNS])
+    frame = pd.DataFrame(rows, columns=[name for name, _ in PERFORMANCE_COLUMNS])
+    table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+    ds = datasets.PERFORMANCE[model]
+    path = lake.write_partition(ds.zone, ds.dataset, interval, table)
+    return {"model": model, "interval": interval, "path": path,
+            "versions": {r["model_version"]: {k: r[k] for k in
+                                              ("rows", "roc_auc", "precision", "recall",
+                                               "f1", "accuracy")} for r in rows},
+            "rows": int(sum(r["rows"] for r in rows))}

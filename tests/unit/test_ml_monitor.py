@@ -1,0 +1,158 @@
+"""Drift monitoring on synthetic rows in a temporary lake: a shifted feature is flagged by
+Evidently and by PSI, an unshifted one is not; the report, the workspace run and the two
+drift tables are written where the docs site, the Evidently UI and SQL read them."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from lakeops import datasets
+from lakeops.lake import Lake
+from lakeops.ml import monitor as mon
+from lakeops.ml.specs import spec
+from lakeops.settings import Settings
+
+MODEL = "customer_churn"
+INTERVAL = "2024-10-03"
+N = 400
+
+
+def _rows(rng: np.random.Generator, n: int, *, as_of: date, shift: float,
+          first_id: int) -> pd.DataFrame:
+    """Feature-mart rows of the business model; ``monetary`` moves by ``shift``."""
+    return pd.DataFrame({
+        "customer_id": np.arange(first_id, first_id + n, dtype="int64"),
+        "as_of_date": [as_of] * n,
+        "recency_days": rng.integers(0, 60, n).astype("int32"),
+        "frequency": rng.poisson(4, n).astype("int32"),
+        "monetary": rng.normal(100 + shift, 20, n),
+        "orders_today": rng.integers(0, 2, n).astype("int32"),
+        "avg_order_value": rng.normal(25, 5, n),
+        "avg_items_per_order": rng.normal(2, 0.5, n),
+        "distinct_categories": rng.integers(1, 5, n).astype("int32"),
+        "first_order_date": [date(2024, 1, 1)] * n,
+        "segment": rng.choice(["consumer", "enterprise", "smb"], n),
+        "country": rng.choice(["FR", "DE", "UK"], n),
+        "city": rng.choice(["Lyon", "Berlin", "Leeds", "Paris"], n),
+        "tenure_days": rng.integers(0, 400, n).astype("int32"),
+        "reordered_within_30d": pd.array([None] * n, dtype="boolean"),
+    })
+
+
+@pytest.fixture
+def scored(settings: Settings) -> Settings:
+    """A features mart, the interval's predictions of version 3 and its training reference."""
+    rng = np.random.default_rng(7)
+    lake = Lake.from_settings(settings)
+    current = _rows(rng, N, as_of=date.fromisoformat(INTERVAL), shift=60.0, first_id=1)
+    other_day = _rows(rng, 50, as_of=date(2024, 10, 2), shift=0.0, first_id=1)
+    mart = pd.concat([other_day, current], ignore_index=True)
+    lake.write_table("marts/ml_business_features/part-0.parquet",
+                     pa.Table.from_pandas(mart, preserve_index=False))
+
+    proba = np.clip(rng.normal(0.3, 0.1, N), 0, 1)
+    predictions = current[["customer_id", "as_of_date"]].assign(
+        probability=proba, predicted_label=(proba >= 0.5).astype("int64"), threshold=0.5,
+        model=MODEL, model_version="3", run_id="r3", interval=INTERVAL)
+    ds = datasets.PREDICTIONS[MODEL]
+    lake.write_partition(ds.zone, ds.dataset, INTERVAL,
+                         pa.Table.from_pandas(predictions, preserve_index=False))
+
+    reference = _rows(rng, N, as_of=date(2024, 9, 1), shift=0.0, first_id=1000)
+    reference["reordered_within_30d"] = rng.random(N) < 0.6
+    reference["prediction_score"] = np.clip(rng.normal(0.3, 0.1, N), 0, 1)
+    lake.write_table(f"{datasets.REFERENCES[MODEL].path}/version=3/part-0.parquet",
+                     pa.Table.from_pandas(reference, preserve_index=False))
+    return settings
+
+
+def test_psi_is_small_for_the_same_distribution_and_large_for_a_shift() -> None:
+    rng = np.random.default_rng(0)
+    ref = rng.normal(0, 1, 5000)
+    assert mon.psi(ref, rng.normal(0, 1, 5000), categorical=False) < 0.05
+    assert mon.psi(ref, rng.normal(1, 1, 5000), categorical=False) > 0.2
+    cats = rng.choice(["a", "b"], 2000, p=[0.5, 0.5])
+    assert mon.psi(cats, rng.choice(["a", "b"], 2000, p=[0.5, 0.5]), categorical=True) < 0.05
+    assert mon.psi(cats, rng.choice(["a", "b", "c"], 2000, p=[0.2, 0.3, 0.5]),
+                   categorical=True) > 0.2
+    assert np.isnan(mon.psi([], [1.0], categorical=False))
+
+
+def test_monitor_flags_the_shifted_feature_and_writes_every_output(scored: Settings) -> None:
+    settings = scored
+    lake = Lake.from_settings(settings)
+
+    result = mon.monitor(MODEL, INTERVAL, settings)
+
+    table = lake.read_partition("monitoring", f"drift_features/{MODEL}", INTERVAL)
+    assert tuple(table.column_names) == mon.DRIFT_FEATURE_COLUMNS
+    features = table.to_pandas().set_index("feature")
+    model_spec = spec(MODEL)
+    assert set(features.index) == {*model_spec.features, mon.PREDICTION}
+    shifted, steady = features.loc["monetary"], features.loc["frequency"]
+    assert shifted["drifted"] and shifted["psi"] > settings.ml_psi_threshold
+    assert shifted["psi_drifted"]
+    assert not steady["drifted"] and steady["psi"] < settings.ml_psi_threshold
+    assert features.loc[mon.PREDICTION, "kind"] == "prediction"
+    assert features["stattest"].str.len().min() > 0
+
+    drift = lake.read_partition("monitoring", f"drift/{MODEL}", INTERVAL).to_pylist()
+    assert len(drift) == 1 and tuple(drift[0]) == mon.DRIFT_COLUMNS
+    row = drift[0]
+    assert row["rows"] == N and row["reference_rows"] == N
+    assert row["reference_version"] == "3" and row["features"] == len(model_spec.features)
+    assert row["drifted_features"] >= 1 and 0 < row["drift_share"] < 1
+    assert row["drift_share_threshold"] == 0.3 and row["psi_threshold"] == 0.2
+    assert row["prediction_mean"] == pytest.approx(0.3, abs=0.03)
+    assert row["labelled_rows"] == 0 and row["roc_auc"] is None  # no labels yet
+    # one shifted feature of eleven: under the 0.3 share, no retraining
+    assert result["alert"] is False and mon.drift_alert(MODEL, INTERVAL, settings) is False
+    assert "monetary" in result["drifted"]
+
+    html = lake.local_path(mon.report_path(MODEL, INTERVAL))
+    assert html == lake.local_path(f"reports/drift/{MODEL}/{INTERVAL}.html")
+    assert html.stat().st_size > 10_000 and b"monetary" in html.read_bytes()
+
+    from evidently.ui.workspace import Workspace
+
+    ws = Workspace(str(settings.home / "evidently"))
+    (project,) = ws.search_project(MODEL)
+    assert len(ws.list_runs(project.id)) == 1
+    # running the interval again replaces its run, its report and its rows
+    mon.monitor(MODEL, INTERVAL, settings)
+    assert len(ws.list_runs(project.id)) == 1
+    assert lake.read_partition("monitoring", f"drift/{MODEL}", INTERVAL).num_rows == 1
+
+
+def test_the_alert_follows_the_drift_share_threshold(scored: Settings) -> None:
+    low = scored.model_copy(update={"ml_drift_share_threshold": 0.05})
+    assert mon.monitor(MODEL, INTERVAL, low)["alert"] is True
+    assert mon.drift_alert(MODEL, INTERVAL, low) is True
+
+
+def test_known_labels_add_the_classification_quality(scored: Settings) -> None:
+    lake = Lake.from_settings(scored)
+    mart = lake.read_parquet("marts/ml_business_features/part-0.parquet").to_pandas()
+    today = mart["as_of_date"] == date.fromisoformat(INTERVAL)
+    mart["reordered_within_30d"] = pd.array(
+        np.where(today, np.random.default_rng(3).random(len(mart)) < 0.6, None),
+        dtype="boolean")
+    lake.write_table("marts/ml_business_features/part-0.parquet",
+                     pa.Table.from_pandas(mart, preserve_index=False))
+
+    result = mon.monitor(MODEL, INTERVAL, scored)
+
+    assert result["labelled_rows"] == N
+    for metric in ("accuracy", "precision", "recall", "f1", "roc_auc"):
+        assert 0 <= result[metric] <= 1, metric
+    assert lake.exists(f"reports/drift/{MODEL}/{INTERVAL}-quality.html")
+    from evidently.ui.workspace import Workspace
+
+    ws = Workspace(str(mon.workspace_dir(scored)))
+    (project,) = ws.search_project(MODEL)
+    assert len(ws.list_runs(project.id)) == 2  # drift and quality
