@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks import dbt_bench, flight_bench, ingest_bench, spark_bench, validate_bench
+from benchmarks import (
+    dbt_bench,
+    flight_bench,
+    ingest_bench,
+    ml_bench,
+    spark_bench,
+    validate_bench,
+)
 
 
 def main() -> None:
@@ -14,13 +21,13 @@ def main() -> None:
                         help="scratch state folder (generated data is reused between runs)")
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = full OULAD size")
     parser.add_argument("--days", type=int, default=ingest_bench.FULL_DAYS)
-    parser.add_argument("--only", choices=["ingest", "validate", "flight", "dbt", "spark"],
+    parser.add_argument("--only", choices=["ingest", "validate", "flight", "dbt", "spark", "ml"],
                         action="append", help="run these benchmarks only (validate and "
                         "flight use the interval ingest wrote; it is ingested first if "
                         "missing)")
     args = parser.parse_args()
     args.work = args.work.absolute()
-    only = set(args.only or ["ingest", "validate", "flight", "dbt", "spark"])
+    only = set(args.only or ["ingest", "validate", "flight", "dbt", "spark", "ml"])
     if "ingest" in only:
         ingest_bench.main(args.work / "ingest", args.scale, args.days)
     if only & {"validate", "flight"} and "ingest" not in only:
@@ -34,6 +41,9 @@ def main() -> None:
     if "spark" in only:  # the newest week of four, one JVM per run vs one per interval;
         # then one session's memory over hundreds of jobs on a small lake
         spark_bench.main(args.work / "spark", args.scale, min(args.days, spark_bench.DAYS))
+    if "ml" in only:  # training (a 1/8-of-OULAD mart), scoring 10M rows, drift on the
+        # full-scale feature table; an MLflow server of its own (--scale/--days unused)
+        ml_bench.main(args.work / "ml")
 
 
 if __name__ == "__main__":

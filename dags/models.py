@@ -15,6 +15,7 @@ Only wiring lives here; the work is in :mod:`lakeops.ml`.
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from typing import Any
 
@@ -67,6 +68,21 @@ numbers to `lakeops.monitoring.drift.{model}` and friends. Drift over the thresh
 """
 
 
+def _json_safe(value: Any) -> Any:
+    """A task's return value as XCom can store it: XCom travels as strict JSON, so NaN and
+    infinities (a metric without labels yet, an untested feature's drift score) become
+    None and numpy scalars Python ones; anything else is left as it is."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def _interval(context: dict[str, Any]) -> str:
     """The day a training run is for: its conf, else its data interval, else the day the
     run was due (asset-triggered runs have no data interval)."""
@@ -93,14 +109,14 @@ def _train_dag(s: ModelSpec) -> DAG:
 
         @task(task_id="train")
         def fit(**context: Any) -> dict[str, Any]:
-            return train.train(s.name, _interval(context), get_settings(),
-                               dag_run=context["dag_run"].run_id)
+            return _json_safe(train.train(s.name, _interval(context), get_settings(),
+                                          dag_run=context["dag_run"].run_id))
 
         @task(task_id="gate")
         def judge(trained: dict[str, Any], **context: Any) -> dict[str, Any]:
-            return gate.evaluate_gate(s.name, trained["version"], get_settings(),
-                                      interval=trained["interval"],
-                                      dag_run=context["dag_run"].run_id)
+            return _json_safe(gate.evaluate_gate(s.name, trained["version"], get_settings(),
+                                                 interval=trained["interval"],
+                                                 dag_run=context["dag_run"].run_id))
 
         judge(fit())
     return dag
@@ -123,7 +139,7 @@ def _score_dag(s: ModelSpec) -> DAG:
             days = [named] if named else runs.to_score(s.name, settings)
             if not days:
                 raise AirflowSkipException("every interval with features is scored already")
-            return [score.score(s.name, day, settings) for day in days]
+            return _json_safe([score.score(s.name, day, settings) for day in days])
 
         run()
     return dag
@@ -150,7 +166,7 @@ def _monitor_dag(s: ModelSpec) -> DAG:
             for day in days:
                 out.append({**monitor.monitor(s.name, day, settings),
                             "realised": score.realised(s.name, day, settings)})
-            return out
+            return _json_safe(out)
 
         @task(task_id="drift_alert", outlets=[datasets.DRIFT_ALERTS[s.name].asset()])
         def alert(results: list[dict[str, Any]]) -> list[str]:

@@ -175,6 +175,10 @@ DRIFT_ALERTS = _per_model("monitoring", "drift_alerts", "drift",
                           "drift over the threshold: retrain")
 PERFORMANCE = _per_model("monitoring", "model_performance", "drift",
                          "realised quality of the predictions whose labels arrived")
+# the previous champion scores the same rows in the shadow, so that realised quality can
+# compare the two on the same window (rollback)
+SHADOW_PREDICTIONS = _per_model("monitoring", "shadow_predictions", "infer",
+                                "scores of the previous champion on the same rows")
 # the frozen holdout a champion was judged on, and the training reference drift is
 # measured against; one partition per model version
 HOLDOUTS = _per_model("monitoring", "model_holdouts", "train",
@@ -195,7 +199,8 @@ def all_datasets() -> list[Dataset]:
     """Every dataset the platform writes, in pipeline order."""
     return [*RAW.values(), *QUARANTINE.values(), *CURATED.values(), *FEATURES.values(),
             *MARTS.values(), *PREDICTIONS.values(), *DRIFT.values(), *DRIFT_FEATURES.values(),
-            *DRIFT_ALERTS.values(), *PERFORMANCE.values(), *HOLDOUTS.values(),
+            *DRIFT_ALERTS.values(), *PERFORMANCE.values(), *SHADOW_PREDICTIONS.values(),
+            *HOLDOUTS.values(),
             *REFERENCES.values(), MODEL_DECISIONS, LANDING_PURGES]
 
 

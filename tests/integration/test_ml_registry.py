@@ -184,6 +184,57 @@ def test_better_challenger_replaces_the_champion(ml: Settings, full_mart: pd.Dat
     assert row["incumbent"] == "champion v1" and row["holdout_version"] == "1"
 
 
+def test_the_predecessor_scores_in_the_shadow_and_a_worse_champion_is_rolled_back(
+        ml: Settings) -> None:
+    """v3 (champion after v1) scores an interval and v1 scores the same rows in the
+    shadow; once labels are known, v3 is judged against v1 on those rows. With the labels
+    as they are v3 stays; with every label inverted the better model is the worse one and
+    the champion moves back to v1, recorded as a rollback."""
+    from lakeops.ml import score
+
+    lake = Lake.from_settings(ml)
+    rows = synthetic.training_rows(SPEC, entities=300, times=3, seed=23)
+    day = int(rows["prediction_day"].max())
+    labels = rows["is_at_risk"].copy()
+    rows["is_at_risk"] = None  # not known at scoring time
+    mart = f"{data.mart_path(SPEC.features_mart)}/part-0.parquet"
+    lake.write_table(mart, pa.Table.from_pandas(rows, preserve_index=False))
+    pairs = rows[["code_module", "code_presentation"]].drop_duplicates()
+    lake.write_partition("features", "education/student_week", "2024-10-09", pa.table({
+        "code_module": pairs["code_module"].tolist(),
+        "code_presentation": pairs["code_presentation"].tolist(),
+        "as_of_day": pa.array([day] * len(pairs), pa.int32())}))
+
+    out = score.score(MODEL, "2024-10-09", ml)
+    assert (out["version"], out["shadow_version"]) == ("3", "1")
+    shadow = lake.read_partition("monitoring", f"shadow_predictions/{MODEL}",
+                                 "2024-10-09").to_pandas()
+    mine = lake.read_partition("predictions", MODEL, "2024-10-09").to_pandas()
+    assert len(shadow) == len(mine) == out["rows"] > 0
+    assert set(shadow["model_version"]) == {"1"} and set(mine["model_version"]) == {"3"}
+    assert score.review_champion(MODEL, "2024-10-09", ml)["reasons"][0].startswith(
+        "0 rows")  # labels not known yet: nothing to compare
+
+    rows["is_at_risk"] = labels
+    lake.write_table(mart, pa.Table.from_pandas(rows, preserve_index=False))
+    kept = score.review_champion(MODEL, "2024-10-09", ml)
+    assert kept["decision"] == "kept", kept
+    assert kept["realised_current"] > kept["realised_previous"]
+
+    rows["is_at_risk"] = ~labels.astype(bool)
+    lake.write_table(mart, pa.Table.from_pandas(rows, preserve_index=False))
+    moved = score.review_champion(MODEL, "2024-10-09", ml, dag_run="monitor__shadow")
+    assert (moved["decision"], moved["champion_before"], moved["champion_after"]) == (
+        "rolled_back", "3", "1")
+    c = client(ml)
+    assert c.get_model_version_by_alias(MODEL, "champion").version == "1"
+    last = data.read_decisions(lake, MODEL).iloc[-1]
+    assert (last["action"], last["decision"], last["version"]) == (
+        "rollback", "rolled_back", "3")
+    # put v3 back for the next test, which starts from it
+    c.set_registered_model_alias(MODEL, "champion", "3")
+
+
 def test_rollback_moves_the_champion_back_when_it_does_worse(ml: Settings) -> None:
     window = "2024-10-08"
     kept = gate.rollback_if_worse(MODEL, window, 0.81, 0.78, ml)

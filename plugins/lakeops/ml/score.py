@@ -214,11 +214,99 @@ def score(model: str, interval: str, settings: Settings, *,
     ds = datasets.PREDICTIONS[model]
     path = lake.write_partition(ds.zone, ds.dataset, interval,
                                 pa.Table.from_pandas(predictions, preserve_index=False))
+    shadow = _score_shadow(model_spec, rows, version, interval, lake, settings, tracking_uri)
     return {"model": model, "interval": interval, "version": version.version,
             "run_id": version.run_id, "threshold": version.threshold,
             "rows": len(predictions),
             "predicted_positive": int(predictions[PREDICTED].sum()) if len(predictions) else 0,
-            "path": path}
+            "path": path, "shadow_version": shadow}
+
+
+def previous_version(model: str, current: Champion, settings: Settings, *,
+                     tracking_uri: str | None = None) -> Champion | None:
+    """The champion before ``current`` (its ``gate.previous_champion`` tag), if any."""
+    from mlflow import MlflowClient
+
+    uri = _tracking_uri(settings, tracking_uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    tags = client.get_model_version(model, current.version).tags or {}
+    previous = tags.get("gate.previous_champion")
+    if not previous:
+        return None
+    mv = client.get_model_version(model, previous)
+    tag = (mv.tags or {}).get("threshold")
+    return Champion(model, str(mv.version), str(mv.run_id or ""),
+                    float(tag) if tag else DEFAULT_THRESHOLD)
+
+
+def _score_shadow(model_spec: ModelSpec, rows: pd.DataFrame, current: Champion,
+                  interval: str, lake: Lake, settings: Settings,
+                  tracking_uri: str | None) -> str | None:
+    """Score the same rows with the previous champion into
+    ``monitoring/shadow_predictions/<model>/dt=<interval>/`` (replaced; removed when there
+    is no previous champion), so realised quality compares both on the same window."""
+    import pyarrow as pa
+
+    ds = datasets.SHADOW_PREDICTIONS[model_spec.name]
+    previous = previous_version(model_spec.name, current, settings, tracking_uri=tracking_uri)
+    if previous is None:
+        folder = table_path(ds.zone, ds.dataset, partition_dir(interval))
+        for f in lake.ls(folder):
+            lake.delete(f.path)
+        return None
+    loaded = load_model(previous, settings, tracking_uri=tracking_uri)
+    frame = score_frame(model_spec, rows, loaded, previous, interval)
+    lake.write_partition(ds.zone, ds.dataset, interval,
+                         pa.Table.from_pandas(frame, preserve_index=False))
+    return previous.version
+
+
+def review_champion(model: str, interval: str, settings: Settings, *,
+                    tracking_uri: str | None = None, dag_run: str | None = None
+                    ) -> dict[str, Any]:
+    """Roll the champion back when its realised quality falls under its predecessor's on
+    the same rows: the rows both scored (the champion's predictions and the predecessor's
+    shadow scores) whose labels are known now, up to ``interval``. Returns the gate's
+    rollback decision, or ``kept`` with the reason nothing could be compared."""
+    from lakeops.ml import gate
+
+    model_spec = spec(model)
+    lake = Lake.from_settings(settings)
+    current = champion(model, settings, tracking_uri=tracking_uri)
+    previous = previous_version(model, current, settings, tracking_uri=tracking_uri)
+    kept = {"model": model, "decision": "kept", "champion": current.version}
+    if previous is None:
+        return {**kept, "reasons": [f"v{current.version} has no predecessor"]}
+    keys = list(model_spec.keys)
+    scored = _all_predictions(lake, model, interval)
+    if not len(scored):
+        return {**kept, "reasons": ["no predictions yet"]}
+    mine = scored[scored["model_version"] == current.version]
+    theirs = scored[scored["model_version"] == previous.version]
+    both = _with_labels(model_spec, lake, mine.merge(theirs, on=keys, suffixes=("", "_prev")))
+    if both["_y"].nunique() < 2:
+        return {**kept, "reasons": [f"{len(both)} rows scored by both v{current.version} "
+                                    f"and v{previous.version} have known labels, not yet of "
+                                    "both classes: nothing to compare"]}
+    now = realised_metrics(both["_y"], both[PROBABILITY], both[PREDICTED])
+    before = realised_metrics(both["_y"], both[f"{PROBABILITY}_prev"],
+                              both[f"{PREDICTED}_prev"])
+    window = f"{both['interval'].min()}..{both['interval'].max()} ({len(both)} rows)"
+    return gate.rollback_if_worse(model, window, now, before, settings, interval=interval,
+                                  dag_run=dag_run)
+
+
+def _with_labels(model_spec: ModelSpec, lake: Lake, predictions: pd.DataFrame
+                 ) -> pd.DataFrame:
+    """``predictions`` joined to the labels the features mart knows now (column ``_y``)."""
+    mart = read_mart(lake, model_spec.features_mart)
+    labels = mart[list(model_spec.keys)].assign(_y=_known_label(model_spec, mart))
+    labels = labels[labels["_y"].notna()]
+    keys = list(model_spec.keys)
+    predictions = predictions.copy()
+    for key in keys:  # Parquet round trips keep types; align them to the mart's anyway
+        predictions[key] = predictions[key].astype(labels[key].dtype)
+    return predictions.merge(labels, on=keys, how="inner")
 
 
 def read_predictions(lake: Lake, model: str, interval: str) -> pd.DataFrame:
@@ -260,11 +348,16 @@ def realised_metrics(y: Any, proba: Any, predicted: Any) -> dict[str, float]:
 
 
 def _all_predictions(lake: Lake, model: str, upto: str) -> pd.DataFrame:
+    """The champion's predictions up to ``upto`` and its predecessor's shadow scores of the
+    same rows (``model_version`` tells them apart)."""
     import pandas as pd
 
-    ds = datasets.PREDICTIONS[model]
-    frames = [read_predictions(lake, model, key)
-              for key in lake.partitions(ds.zone, ds.dataset) if key <= upto]
+    frames = []
+    for ds in (datasets.PREDICTIONS[model], datasets.SHADOW_PREDICTIONS[model]):
+        for key in lake.partitions(ds.zone, ds.dataset):
+            if key <= upto:
+                path = table_path(ds.zone, ds.dataset, partition_dir(key), DATA_FILE)
+                frames.append(lake.read_parquet(path).to_pandas())
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -280,13 +373,7 @@ def realised(model: str, interval: str, settings: Settings) -> dict[str, Any]:
     predictions = _all_predictions(lake, model, interval)
     rows: list[dict[str, Any]] = []
     if len(predictions):
-        mart = read_mart(lake, model_spec.features_mart)
-        labels = mart[list(model_spec.keys)].assign(_y=_known_label(model_spec, mart))
-        labels = labels[labels["_y"].notna()]
-        keys = list(model_spec.keys)
-        for key in keys:  # Parquet round trips keep types; align them to the mart's anyway
-            predictions[key] = predictions[key].astype(labels[key].dtype)
-        joined = predictions.merge(labels, on=keys, how="inner")
+        joined = _with_labels(model_spec, lake, predictions)
         for version, group in joined.groupby("model_version", sort=True):
             rows.append({
                 "model": model, "model_version": str(version),
