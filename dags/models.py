@@ -64,7 +64,9 @@ Evidently compares the features and predictions with the champion's training ref
 (drift share, per-feature scores and PSI) and, once labels arrived, measures realised
 quality. Reports go to the docs site (`reports/drift/{model}/`) and the Evidently UI,
 numbers to `lakeops.monitoring.drift.{model}` and friends. Drift over the threshold emits
-`{alert}`, which schedules `train_{model}`.
+`{alert}`, which schedules `train_{model}`. **review_champion** compares the champion with
+its predecessor on the rows both scored (the predecessor scores in the shadow) whose
+labels arrived, and moves `champion` back when the champion does worse.
 """
 
 
@@ -109,8 +111,12 @@ def _train_dag(s: ModelSpec) -> DAG:
 
         @task(task_id="train")
         def fit(**context: Any) -> dict[str, Any]:
-            return _json_safe(train.train(s.name, _interval(context), get_settings(),
-                                          dag_run=context["dag_run"].run_id))
+            try:
+                trained = train.train(s.name, _interval(context), get_settings(),
+                                      dag_run=context["dag_run"].run_id)
+            except train.NotEnoughData as exc:  # not a failure: labels are yet to come
+                raise AirflowSkipException(str(exc)) from None
+            return _json_safe(trained)
 
         @task(task_id="gate")
         def judge(trained: dict[str, Any], **context: Any) -> dict[str, Any]:
@@ -175,7 +181,15 @@ def _monitor_dag(s: ModelSpec) -> DAG:
                 raise AirflowSkipException("drift within the threshold")
             return drifted
 
-        alert(run())
+        @task(task_id="review_champion")
+        def review(results: list[dict[str, Any]], **context: Any) -> dict[str, Any]:
+            newest = max(r["interval"] for r in results)
+            return _json_safe(score.review_champion(s.name, newest, get_settings(),
+                                                    dag_run=context["dag_run"].run_id))
+
+        monitored = run()
+        alert(monitored)
+        review(monitored)
     return dag
 
 

@@ -12,13 +12,16 @@ as-of (presentation) day. Every run is started through the REST API (conf
 3. ``score``  interval D                     -> predictions of D's feature rows by v1
 4. ``monitor`` D (undrifted)                 -> drift_alert skipped, no alert event
    ``score`` + ``monitor`` D2 (engagement down 60 %) -> drift, the alert asset is emitted
-   and the scheduler starts ``train_student_at_risk`` by itself (asset-triggered).
+   and the scheduler starts ``train_student_at_risk`` by itself (asset-triggered), which
+   registers v3 and gates it.
 
-``monitor_student_at_risk`` stays paused until step 4: a paused DAG queues no asset events,
-so scoring does not start monitoring runs of its own beside the ones the test triggers.
+``monitor_student_at_risk`` is paused whenever a score run publishes predictions: a paused
+DAG queues no asset events, so scoring starts no monitoring run of its own beside the ones
+the test triggers.
 Unpausing ``train_student_at_risk`` starts its latest missed weekly run at once; the
-fixture unpauses it before the lake holds a mart and marks that run failed
-(:func:`stop_the_missed_weekly_run`), so the versions are the ones the tests train.
+fixture unpauses it before the lake holds a mart, so that run's train task is skipped
+("nothing to train on yet") and the versions are the ones the tests train
+(:func:`stop_the_missed_weekly_run`).
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ import pyarrow as pa
 import pytest
 from airflow_client.client import (
     AssetApi,
+    DAGApi,
+    DAGPatchBody,
     DagRunApi,
     DagRunMutableStates,
     DAGRunPatchBody,
@@ -165,6 +170,11 @@ def run_dag(settings: Settings, dag_id: str, interval: str) -> dict[str, Any]:
     return done
 
 
+def set_paused(settings: Settings, dag_id: str, paused: bool) -> None:
+    with _client(settings) as client:
+        services.retry_busy(DAGApi(client).patch_dag, dag_id, DAGPatchBody(is_paused=paused))
+
+
 def runs_of(settings: Settings, dag_id: str) -> list[dict[str, Any]]:
     with _client(settings) as client:
         runs = services.retry_busy(DagRunApi(client).get_dag_runs, dag_id, limit=100)
@@ -185,14 +195,16 @@ def alert_events(settings: Settings) -> list[dict[str, Any]]:
 def stop_the_missed_weekly_run(settings: Settings, timeout: float = 120) -> None:
     """Unpausing ``train_<model>`` (weekly cron, ``catchup=False``, a past ``start_date``)
     makes the scheduler start the latest missed weekly run at once. Without a training
-    mart its train task fails; the run is then marked failed before its retry, so it
-    neither trains nor holds the DAG's only active-run slot (``max_active_runs=1``)."""
+    mart its train task is skipped and the run ends; should it fail instead, it is marked
+    failed before its retry, so it neither trains nor holds the DAG's only active-run slot
+    (``max_active_runs=1``)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         scheduled = [r for r in runs_of(settings, TRAIN) if r["run_type"] == "scheduled"]
         if scheduled:
             run_id = scheduled[0]["dag_run_id"]
             if scheduled[0]["state"] in TERMINAL:
+                assert task_states(settings, TRAIN, run_id).get("train") == "skipped"
                 return
             if task_states(settings, TRAIN, run_id).get("train") in ("up_for_retry",
                                                                      "failed"):
@@ -299,7 +311,8 @@ def test_monitor_raises_no_alert_for_an_undrifted_interval(platform: Settings) -
     demo.unpause(platform, MONITOR)
     done = run_dag(platform, MONITOR, D)
     states = task_states(platform, MONITOR, done["dag_run_id"])
-    assert states == {"monitor": "success", "drift_alert": "skipped"}, states
+    assert states == {"monitor": "success", "drift_alert": "skipped",
+                      "review_champion": "success"}, states
     row = drift_row(platform, D)
     assert not row["alert"], row
     assert row["model_version"] == "1" and row["rows"] == 300
@@ -307,11 +320,14 @@ def test_monitor_raises_no_alert_for_an_undrifted_interval(platform: Settings) -
 
 
 def test_drift_alert_schedules_retraining_by_itself(platform: Settings) -> None:
+    set_paused(platform, MONITOR, True)  # no monitoring run of its own on D2's predictions
     run_dag(platform, SCORE, D2)
+    set_paused(platform, MONITOR, False)
     since = {r["dag_run_id"] for r in runs_of(platform, TRAIN)}
     done = run_dag(platform, MONITOR, D2)
     states = task_states(platform, MONITOR, done["dag_run_id"])
-    assert states == {"monitor": "success", "drift_alert": "success"}, states
+    assert states == {"monitor": "success", "drift_alert": "success",
+                      "review_champion": "success"}, states
     row = drift_row(platform, D2)
     assert row["alert"], row
     assert max(row["drift_share"], row["psi_drift_share"]) >= row["drift_share_threshold"]
@@ -331,3 +347,14 @@ def test_drift_alert_schedules_retraining_by_itself(platform: Settings) -> None:
         upstream = services.retry_busy(DagRunApi(client).get_upstream_asset_events,
                                        TRAIN, started[0]["dag_run_id"]).asset_events
     assert {e.uri for e in upstream} == {datasets.DRIFT_ALERTS[MODEL].uri}
+
+    # ... and it retrains: v3 (the mart still holds shuffled labels), judged by the gate
+    retrain = started[0]["dag_run_id"]
+    finished = wait_for_run(platform, TRAIN, retrain)
+    assert finished["state"] == "success", (task_states(platform, TRAIN, retrain),
+                                            task_logs(platform, TRAIN, retrain))
+    c = mlflow(platform)
+    v3 = c.get_model_version_by_alias(MODEL, "challenger")
+    assert v3.version == "3" and v3.tags["lakeops.dag_run"] == retrain
+    assert decision(platform, "3")["decision"] == "rejected"
+    assert c.get_model_version_by_alias(MODEL, "champion").version == "1"

@@ -60,16 +60,20 @@ def decision_path(model: str, version: int | str, action: str, interval: str) ->
             f"{model}.v{version}.{action}.parquet")
 
 
-def read_mart(lake: Lake, mart: str) -> pd.DataFrame:
-    """Every row of a dbt mart as a DataFrame."""
-    import pyarrow as pa
+def read_mart(lake: Lake, mart: str, *, columns: list[str] | None = None,
+              where: Any = None) -> pd.DataFrame:
+    """Rows of a dbt mart as a DataFrame: all, or the ``columns`` (those present) of the
+    rows matching the pyarrow expression ``where``, pushed down to the Parquet scan so an
+    interval's rows are read without the rest of the mart."""
+    import pyarrow.dataset as pads
 
-    files = [f.path for f in lake.ls(mart_path(mart)) if f.path.endswith(".parquet")]
+    files = [lake.full(f.path) for f in lake.ls(mart_path(mart)) if f.path.endswith(".parquet")]
     if not files:
         raise FileNotFoundError(f"mart {mart} has no Parquet file in "
                                 f"{lake.uri(mart_path(mart))}: has dbt built it?")
-    tables = [lake.read_parquet(p) for p in files]
-    return pa.concat_tables(tables, promote_options="default").to_pandas()
+    scan = pads.dataset(files, filesystem=lake.fs, format="parquet")
+    present = [c for c in columns if c in scan.schema.names] if columns else None
+    return scan.to_table(columns=present, filter=where).to_pandas()
 
 
 def write_frame(lake: Lake, path: str, frame: pd.DataFrame) -> str:

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from lakeops import datasets
 from lakeops.lake import DATA_FILE, Lake, partition_dir, table_path
+from lakeops.ml.data import read_mart
 from lakeops.ml.specs import ModelSpec, matrix, spec
 from lakeops.settings import Settings
 
@@ -44,6 +45,7 @@ ALIAS = "champion"
 DEFAULT_THRESHOLD = 0.5
 PROBABILITY = "probability"
 PREDICTED = "predicted_label"
+SCORE_BATCH = 250_000  # rows per predict_proba call
 
 
 class NoChampionError(LookupError):
@@ -123,19 +125,6 @@ def predict_proba(model: Any, x: pd.DataFrame) -> Any:
 # -- the rows of an interval -----------------------------------------------------------------
 
 
-def read_mart(lake: Lake, mart: str) -> pd.DataFrame:
-    """Every row of a dbt mart (``marts/<mart>/*.parquet``)."""
-    import pyarrow as pa
-
-    folder = datasets.mart(mart).path
-    files = [f.path for f in lake.ls(folder) if f.path.endswith(".parquet")]
-    if not files:
-        raise FileNotFoundError(f"mart {mart} has no Parquet file in {lake.uri(folder)}: "
-                                f"has dbt built it?")
-    return pa.concat_tables([lake.read_parquet(p) for p in files],
-                            promote_options="default").to_pandas()
-
-
 def _education_prediction_days(lake: Lake, interval: str) -> pd.DataFrame:
     """(code_module, code_presentation, prediction_day) the feature job wrote for ``interval``."""
     ds = datasets.FEATURES["education"]
@@ -149,14 +138,20 @@ def _education_prediction_days(lake: Lake, interval: str) -> pd.DataFrame:
 
 
 def scoring_rows(model_spec: ModelSpec, interval: str, lake: Lake) -> pd.DataFrame:
-    """The features-mart rows the interval scores (see the module docstring)."""
-    rows = read_mart(lake, model_spec.features_mart)
+    """The features-mart rows the interval scores (see the module docstring): only their
+    keys, features and label are read, and only the rows of the interval's as-of days."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns = list(dict.fromkeys([*model_spec.keys, *model_spec.features, model_spec.label]))
     if model_spec.source == "business":
-        day = date.fromisoformat(interval)
-        as_of = rows[model_spec.time_column].map(
-            lambda v: v if isinstance(v, date) or v is None else date.fromisoformat(str(v)[:10]))
-        return rows[as_of == day].reset_index(drop=True)
+        day = pa.scalar(date.fromisoformat(interval), pa.date32())
+        return read_mart(lake, model_spec.features_mart, columns=columns,
+                         where=pc.field(model_spec.time_column) == day)
     days = _education_prediction_days(lake, interval)
+    wanted = pa.array(sorted({int(d) for d in days["prediction_day"]}), pa.int64())
+    rows = read_mart(lake, model_spec.features_mart, columns=columns,
+                     where=pc.field("prediction_day").cast(pa.int64()).isin(wanted))
     keys = ["code_module", "code_presentation", "prediction_day"]
     for key in keys:
         days[key] = days[key].astype(rows[key].dtype)
@@ -184,10 +179,12 @@ def score_frame(model_spec: ModelSpec, rows: pd.DataFrame, model: Any, version: 
     import numpy as np
 
     # the label is dropped so that matrix() keeps every row (it drops unlabelled ones
-    # when some labels are known)
-    x, _ = matrix(model_spec, rows.drop(columns=[model_spec.label], errors="ignore"))
+    # when some labels are known); batches bound the memory of the matrix
+    unlabelled = rows.drop(columns=[model_spec.label], errors="ignore")
+    parts = [predict_proba(model, matrix(model_spec, unlabelled.iloc[i:i + SCORE_BATCH])[0])
+             for i in range(0, len(unlabelled), SCORE_BATCH)]
     out = rows[list(model_spec.keys)].copy()
-    proba = predict_proba(model, x) if len(x) else np.zeros(0)
+    proba = np.concatenate(parts) if parts else np.zeros(0)
     out[PROBABILITY] = proba
     out[PREDICTED] = (proba >= version.threshold).astype("int64")
     out["threshold"] = float(version.threshold)

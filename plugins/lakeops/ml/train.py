@@ -73,6 +73,10 @@ def labelled_rows(spec: ModelSpec, rows: pd.DataFrame) -> pd.DataFrame:
     return known.sort_values(spec.time_column, kind="stable").reset_index(drop=True)
 
 
+class NotEnoughData(ValueError):
+    """The training mart cannot train a model yet (missing, too few days or one class)."""
+
+
 def split_by_time(rows: pd.DataFrame, time_column: str, holdout_fraction: float
                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(training, holdout): the holdout holds the rows of the latest ``holdout_fraction``
@@ -285,7 +289,16 @@ def train(model: str, interval: str, settings: Settings, *, dag_run: str | None 
 
     spec = get_spec(model)
     lake = Lake.from_settings(settings)
-    rows = labelled_rows(spec, data.read_mart(lake, spec.training_mart))
+    try:
+        rows = labelled_rows(spec, data.read_mart(lake, spec.training_mart))
+    except FileNotFoundError as exc:
+        raise NotEnoughData(f"{model}: nothing to train on yet ({exc})") from None
+    days = rows[spec.time_column].nunique()
+    if days < 2 or rows[spec.label].nunique() < 2:
+        raise NotEnoughData(
+            f"{model}: {spec.training_mart} holds {len(rows)} labelled rows over {days} "
+            f"{spec.time_column} value(s) and {rows[spec.label].nunique()} class(es); "
+            "training needs two of each (labels arrive as outcomes become known)")
     train_rows, holdout_rows = split_by_time(rows, spec.time_column,
                                              settings.ml_holdout_fraction)
     x_train, y_train = matrix(spec, train_rows)
