@@ -249,7 +249,7 @@ def test_rollback_moves_the_champion_back_when_it_does_worse(ml: Settings) -> No
     assert c.get_model_version_by_alias(MODEL, "champion").version == "1"
     assert c.get_model_version(MODEL, "3").tags["rollback.decision"] == "rolled_back"
     rows = data.read_decisions(Lake.from_settings(ml), MODEL)
-    last = rows.iloc[-1]
+    last = rows[rows["window"] == window].iloc[-1]
     assert (last["action"], last["decision"], last["version"], last["champion_after"],
             last["window"]) == ("rollback", "rolled_back", "3", "1", window)
     assert "worse" in last["reasons"]

@@ -178,7 +178,7 @@ def _row(model: str, version: str, action: str, decision: str, *, before: str | 
             "metrics": json.dumps(numbers.get("metrics") or {}, default=str),
             "window": numbers.get("window"), "reasons": "; ".join(reasons),
             "interval": str(interval), "dag_run": dag_run,
-            "decided_at": datetime.now(UTC).isoformat(timespec="seconds")}
+            "decided_at": datetime.now(UTC).isoformat(timespec="milliseconds")}
 
 
 # -- the gate ---------------------------------------------------------------------------------
