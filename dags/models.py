@@ -27,6 +27,7 @@ from lakeops import datasets
 from lakeops.ml import gate, monitor, runs, score, train
 from lakeops.ml.specs import SPECS, ModelSpec
 from lakeops.settings import get_settings
+from lakeops.transform import spark
 
 START = pendulum.datetime(2024, 10, 1, tz="UTC")
 DEFAULTS = {"owner": "ml-platform", "retries": 1, "retry_delay": timedelta(seconds=30)}
@@ -88,7 +89,7 @@ def _json_safe(value: Any) -> Any:
 def _interval(context: dict[str, Any]) -> str:
     """The day a training run is for: its conf, else its data interval, else the day the
     run was due (asset-triggered runs have no data interval)."""
-    named = runs.chosen(context)
+    named = spark.named_interval(context)
     if named:
         return named
     run = context["dag_run"]
@@ -141,7 +142,7 @@ def _score_dag(s: ModelSpec) -> DAG:
         @task(task_id="score", outlets=[s.predictions.asset()])
         def run(**context: Any) -> list[dict[str, Any]]:
             settings = get_settings()
-            named = runs.chosen(context)
+            named = spark.named_interval(context)
             days = [named] if named else runs.to_score(s.name, settings)
             if not days:
                 raise AirflowSkipException("every interval with features is scored already")
@@ -164,7 +165,7 @@ def _monitor_dag(s: ModelSpec) -> DAG:
         @task(task_id="monitor", outlets=[s.drift.asset()])
         def run(**context: Any) -> list[dict[str, Any]]:
             settings = get_settings()
-            named = runs.chosen(context)
+            named = spark.named_interval(context)
             days = [named] if named else runs.to_monitor(s.name, settings)
             if not days:
                 raise AirflowSkipException("every scored interval is monitored already")

@@ -58,7 +58,7 @@ from lakeops.ml.score import (
     read_predictions,
     scoring_rows,
 )
-from lakeops.ml.specs import ModelSpec, matrix, spec
+from lakeops.ml.specs import ModelSpec, matrix, spec, target
 from lakeops.settings import Settings
 
 if TYPE_CHECKING:
@@ -159,11 +159,7 @@ def evidently_frame(model_spec: ModelSpec, rows: pd.DataFrame, proba: Any,
     frame[PREDICTION] = p
     frame[PREDICTED_LABEL] = (p >= threshold).astype("int64")
     if model_spec.label in rows.columns:
-        label = rows[model_spec.label].reset_index(drop=True)
-        known = label.notna()
-        target = np.full(len(label), np.nan)
-        target[known.to_numpy()] = (label[known].astype(bool) == model_spec.positive)
-        frame[TARGET] = target
+        frame[TARGET] = target(model_spec, rows).to_numpy()
     return frame
 
 

@@ -10,8 +10,6 @@ no data interval of their own)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from lakeops import datasets
 from lakeops.lake import Lake
 from lakeops.ml.specs import spec
@@ -34,10 +32,3 @@ def to_monitor(model: str, settings: Settings) -> list[str]:
     lake = Lake.from_settings(settings)
     s = spec(model)
     return sorted(_days(lake, s.predictions) - _days(lake, s.drift))
-
-
-def chosen(context: dict[str, Any]) -> str | None:
-    """The interval a manual run names in its conf (``{"interval": "YYYY-MM-DD"}``)."""
-    conf = (context.get("params") or {}).get("interval") or \
-        ((getattr(context.get("dag_run"), "conf", None) or {}).get("interval"))
-    return str(conf)[:10] if conf else None

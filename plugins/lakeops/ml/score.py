@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from lakeops import datasets
 from lakeops.lake import DATA_FILE, Lake, partition_dir, table_path
 from lakeops.ml.data import read_mart
-from lakeops.ml.specs import ModelSpec, matrix, spec
+from lakeops.ml.specs import ModelSpec, matrix, spec, target
 from lakeops.settings import Settings
 
 if TYPE_CHECKING:
@@ -156,18 +156,6 @@ def scoring_rows(model_spec: ModelSpec, interval: str, lake: Lake) -> pd.DataFra
     for key in keys:
         days[key] = days[key].astype(rows[key].dtype)
     return rows.merge(days, on=keys, how="inner").reset_index(drop=True)
-
-
-def _known_label(model_spec: ModelSpec, rows: pd.DataFrame) -> pd.Series:
-    """Label known = 1 for the predicted class, 0 otherwise, NaN while unknown."""
-    import numpy as np
-    import pandas as pd
-
-    label = rows[model_spec.label]
-    known = label.notna()
-    out = pd.Series(np.nan, index=rows.index, dtype="float64")
-    out[known] = (label[known].astype(bool) == model_spec.positive).astype("float64")
-    return out
 
 
 # -- scoring ---------------------------------------------------------------------------------
@@ -297,7 +285,7 @@ def _with_labels(model_spec: ModelSpec, lake: Lake, predictions: pd.DataFrame
                  ) -> pd.DataFrame:
     """``predictions`` joined to the labels the features mart knows now (column ``_y``)."""
     mart = read_mart(lake, model_spec.features_mart)
-    labels = mart[list(model_spec.keys)].assign(_y=_known_label(model_spec, mart))
+    labels = mart[list(model_spec.keys)].assign(_y=target(model_spec, mart))
     labels = labels[labels["_y"].notna()]
     keys = list(model_spec.keys)
     predictions = predictions.copy()

@@ -114,6 +114,19 @@ def matrix(spec: ModelSpec, rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series
         x[col] = rows[col].astype("string").fillna("unknown").astype(object)
     if spec.label not in rows.columns or rows[spec.label].isna().all():
         return x, None
-    known = rows[spec.label].notna()
-    y = (rows.loc[known, spec.label].astype(bool) == spec.positive).astype("int64")
-    return x.loc[known], y
+    y = target(spec, rows)
+    known = y.notna()
+    return x.loc[known], y[known].astype("int64")
+
+
+def target(spec: ModelSpec, rows: pd.DataFrame) -> pd.Series:
+    """The label as the models predict it: 1.0 for the predicted class (at risk,
+    churned), 0.0 otherwise, NaN while the label is not known."""
+    import numpy as np
+    import pandas as pd
+
+    label = rows[spec.label]
+    known = label.notna()
+    out = pd.Series(np.nan, index=rows.index, dtype="float64")
+    out[known] = (label[known].astype(bool) == spec.positive).astype("float64")
+    return out

@@ -305,18 +305,11 @@ class LakeSQL:
         db.execute("SET lock_configuration = true")
         return db
 
-    @property
-    def tables(self) -> dict[tuple[str, ...], catalog.Table]:
-        return self.catalog.tables
-
-    def refresh(self, force: bool = False) -> None:
-        self.catalog.refresh(force)
-
     # -- statements ---------------------------------------------------------------------
     def plan(self, sql: str, default_schema: str | None = None,
              grant: Grant | None = None) -> Statement:
         """Translate and check a statement for ``grant`` (None: the platform itself)."""
-        self.refresh()
+        self.catalog.refresh()
         dialect = self.catalog.dialect
         statement = dialect.translate(sql, default_schema, grant)
         if statement.sql is not None:

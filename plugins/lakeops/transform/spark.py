@@ -100,15 +100,22 @@ def submit(job: str, intervals: str | Sequence[str], settings: Settings) -> None
                            f"{code}); its log is above")
 
 
+def named_interval(context: dict[str, Any]) -> str | None:
+    """The interval a manual run names in its params or conf (``{"interval":
+    "YYYY-MM-DD"}``); None for a scheduled or asset-triggered run."""
+    conf = (context.get("params") or {}).get("interval") or \
+        ((getattr(context.get("dag_run"), "conf", None) or {}).get("interval"))
+    return str(conf)[:10] if conf else None
+
+
 def intervals_to_run(context: dict[str, Any]) -> list[str]:
     """The data intervals an asset-triggered run covers: the intervals of the DAG runs that
     published the triggering curated tables (several when a backfill published several
     days before this run started), oldest first. A manual run names its interval in the
     run's conf: ``{"interval": "YYYY-MM-DD"}``."""
-    conf = (context.get("params") or {}).get("interval") or \
-        ((getattr(context.get("dag_run"), "conf", None) or {}).get("interval"))
-    if conf:
-        return [str(conf)[:10]]
+    named = named_interval(context)
+    if named:
+        return [named]
     found = set()
     for events in (context.get("triggering_asset_events") or {}).values():
         for event in events:
