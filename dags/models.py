@@ -4,8 +4,9 @@
   monitoring raises a drift alert: train a candidate, register it as ``@challenger``, run
   the promotion gate (``@champion`` only if it beats the champion on the champion's frozen
   holdout and passes the behavioural and fairness checks);
-* ``score_<model>`` — when dbt rebuilds the model's features mart: score every interval
-  with features and no predictions yet with ``models:/<model>@champion``;
+* ``score_<model>`` — when dbt rebuilds the model's features mart or the champion alias
+  moves (``new_champion`` of the other two DAGs): score the recent intervals with features
+  and no predictions yet with ``models:/<model>@champion``;
 * ``monitor_<model>`` — when predictions are published: Evidently drift against the
   champion's training reference, realised quality once labels arrived, and a drift alert
   (an asset event that schedules ``train_<model>``) when drift crosses the threshold.
@@ -51,9 +52,11 @@ slices) and the fairness bound; the decision and its numbers go to the version's
 SCORE_DOC = """
 ### Score `{model}`
 
-When dbt rebuilds `{mart}`: every interval with features and no predictions yet is scored
-with `models:/{model}@champion`; `predictions/{model}/dt=<day>/` is replaced (model version
-and run id on every row) and `{uri}` emitted. Trigger with conf `{{"interval": "YYYY-MM-DD"}}`
+When dbt rebuilds `{mart}` or the champion alias moves (a promotion, a rollback): every
+interval of the last `LAKEOPS_ML_SCORE_DAYS` with features and no predictions yet is
+scored with `models:/{model}@champion` (skipped while there is no champion);
+`predictions/{model}/dt=<day>/` is replaced (model version and run id on every row) and
+`{uri}` emitted. Trigger with conf `{{"interval": "YYYY-MM-DD"}}`
 to re-score one day.
 """
 
@@ -125,8 +128,22 @@ def _train_dag(s: ModelSpec) -> DAG:
                                                  interval=trained["interval"],
                                                  dag_run=context["dag_run"].run_id))
 
-        judge(fit())
+        _announce(s, judge(fit()))
     return dag
+
+
+def _announce(s: ModelSpec, decision: Any) -> None:
+    """A task that emits the model's champion asset when ``decision`` moved the alias (a
+    promotion, a rollback), which schedules ``score_<model>``; skipped (no event)
+    otherwise."""
+
+    @task(task_id="new_champion", outlets=[datasets.CHAMPIONS[s.name].asset()])
+    def announce(result: dict[str, Any]) -> dict[str, Any]:
+        if result.get("decision") not in (gate.PROMOTED, gate.ROLLED_BACK):
+            raise AirflowSkipException(f"champion unchanged ({result.get('decision')})")
+        return result
+
+    announce(decision)
 
 
 def _score_dag(s: ModelSpec) -> DAG:
@@ -135,7 +152,8 @@ def _score_dag(s: ModelSpec) -> DAG:
         dag_id=f"score_{s.name}",
         description=f"Batch scoring with {s.name}@champion",
         doc_md=SCORE_DOC.format(model=s.name, mart=s.features_mart, uri=s.predictions.uri),
-        schedule=[features.asset()], start_date=START, catchup=False, max_active_runs=1,
+        schedule=(features.asset() | datasets.CHAMPIONS[s.name].asset()),
+        start_date=START, catchup=False, max_active_runs=1,
         params=PARAMS, tags=["lakeops", "ml", "score", s.source], default_args=DEFAULTS,
     ) as dag:
 
@@ -143,9 +161,13 @@ def _score_dag(s: ModelSpec) -> DAG:
         def run(**context: Any) -> list[dict[str, Any]]:
             settings = get_settings()
             named = spark.named_interval(context)
+            try:
+                score.champion(s.name, settings)
+            except score.NoChampionError as exc:  # not a failure: the gate promotes one
+                raise AirflowSkipException(str(exc)) from None
             days = [named] if named else runs.to_score(s.name, settings)
             if not days:
-                raise AirflowSkipException("every interval with features is scored already")
+                raise AirflowSkipException("every recent interval with features is scored")
             return _json_safe([score.score(s.name, day, settings) for day in days])
 
         run()
@@ -190,7 +212,7 @@ def _monitor_dag(s: ModelSpec) -> DAG:
 
         monitored = run()
         alert(monitored)
-        review(monitored)
+        _announce(s, review(monitored))
     return dag
 
 

@@ -93,6 +93,9 @@ def generate(
     drift: Annotated[str | None, typer.Option(
         help="engagement_drop (education) | price_change (business)")] = None,
     bad_records: Annotated[float, typer.Option(help="fraction of planted bad rows")] = 0.0,
+    history_days: Annotated[int, typer.Option(
+        min=0, help="the first day's delivery is a historical load of this many days "
+                    "before it")] = 0,
 ) -> None:
     """Write realistic daily deliveries into landing/ (deterministic for a seed), in the
     landing store beside the lake (LAKEOPS_LANDING_URI)."""
@@ -101,7 +104,8 @@ def generate(
 
     settings = get_settings()
     result = run(Lake.landing(settings), domain, date.fromisoformat(start), days,
-                 scale=scale, seed=seed, drift=drift, bad_records=bad_records)
+                 scale=scale, seed=seed, drift=drift, bad_records=bad_records,
+                 history_days=history_days)
     typer.echo(json.dumps(_jsonable(result), indent=2, default=str))
 
 

@@ -173,6 +173,9 @@ DRIFT_FEATURES = _per_model("monitoring", "drift_features", "drift",
 # emitted (no table) when drift crosses the threshold: schedules retraining
 DRIFT_ALERTS = _per_model("monitoring", "drift_alerts", "drift",
                           "drift over the threshold: retrain")
+# emitted (no table) when the champion alias moves (a promotion, a rollback): rescore
+CHAMPIONS = _per_model("monitoring", "champions", "train",
+                       "the champion alias moved: score with the new champion")
 PERFORMANCE = _per_model("monitoring", "model_performance", "drift",
                          "realised quality of the predictions whose labels arrived")
 # the previous champion scores the same rows in the shadow, so that realised quality can
@@ -199,9 +202,9 @@ def all_datasets() -> list[Dataset]:
     """Every dataset the platform writes, in pipeline order."""
     return [*RAW.values(), *QUARANTINE.values(), *CURATED.values(), *FEATURES.values(),
             *MARTS.values(), *PREDICTIONS.values(), *DRIFT.values(), *DRIFT_FEATURES.values(),
-            *DRIFT_ALERTS.values(), *PERFORMANCE.values(), *SHADOW_PREDICTIONS.values(),
-            *HOLDOUTS.values(),
-            *REFERENCES.values(), MODEL_DECISIONS, LANDING_PURGES]
+            *DRIFT_ALERTS.values(), *CHAMPIONS.values(), *PERFORMANCE.values(),
+            *SHADOW_PREDICTIONS.values(), *HOLDOUTS.values(), *REFERENCES.values(),
+            MODEL_DECISIONS, LANDING_PURGES]
 
 
 def by_name(name: str) -> Dataset:

@@ -55,10 +55,12 @@ from functools import cache, cached_property
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from lakeops.contracts import TABLES, Contract, Format, get_contract
+from lakeops.ingest import LOAD_MARKER
 from lakeops.lake import Lake
 
 OULAD_STUDENTS = 32_593
@@ -728,10 +730,18 @@ def generate(
     drift_day: int = 14,
     bad_records: float = 0.0,
     first_day: int = 0,
+    history_days: int = 0,
 ) -> GenerateResult:
     """Write ``days`` daily deliveries of ``domain`` (``education`` | ``business``) into
     ``landing/`` of the landing store (``Lake.landing(settings)``), starting ``start``
-    (delivery day index ``first_day``)."""
+    (delivery day index ``first_day``).
+
+    ``history_days``: the source is onboarded with a historical load. Its world begins
+    that many days before ``start`` (the presentation starts, the shop's orders begin,
+    ``drift_day`` counts from there) and ``start``'s delivery carries all of it, those days
+    and ``start`` itself, one file per table, with the ``_load.json`` marker that tells
+    ingest it is a historical load (:data:`lakeops.ingest.LOAD_MARKER`); the days after
+    ``start`` are daily deliveries as usual."""
     if domain not in TABLES:
         raise ValueError(f"unknown domain {domain!r}; domains are {', '.join(TABLES)}")
     if drift is not None and drift not in DRIFTS[domain]:
@@ -739,17 +749,49 @@ def generate(
                          f"choose from {', '.join(DRIFTS[domain])}")
     if not 0 <= bad_records < 0.5:
         raise ValueError("bad_records is a fraction between 0 and 0.5")
+    if history_days < 0 or (history_days and first_day):
+        raise ValueError("history_days is a number of days >= 0, delivered with the first "
+                         "day (first_day 0)")
+    origin = start - timedelta(days=history_days)
     world: Education | Business = (
         Education(scale, seed, drift, drift_day) if domain == "education"
-        else Business(scale, seed, start, drift, drift_day)
+        else Business(scale, seed, origin, drift, drift_day)
     )
     result = GenerateResult(domain, start, days)
     contracts = {t: get_contract(domain, t) for t in TABLES[domain]}
     for d in range(first_day, first_day + days):
         day = start + timedelta(days=d)
-        for table, data in world.day(d).items():
+        w = d + history_days  # the world's day index
+        tables = world.day(w) if d or not history_days else \
+            _history_load(world, contracts, w + 1)
+        for table, data in tables.items():
             contract = contracts[table]
             if bad_records and contract.delivery.kind == "increment":
-                data = _plant(data, contract, _rng(seed, "bad", table, d), bad_records, result)
+                data = _plant(data, contract, _rng(seed, "bad", table, w), bad_records, result)
             _write(landing, contract, day, data, result)
+            if w and not d:
+                marker = {"kind": "history", "from": origin.isoformat(), "days": w + 1}
+                landing.write_json(f"landing/{domain}/{table}/{day.isoformat()}/"
+                                   f"{LOAD_MARKER}", marker)
     return result
+
+
+def _history_load(world: Education | Business, contracts: dict[str, Contract], days: int,
+                  ) -> dict[str, pa.Table]:
+    """The world's first ``days`` days as one delivery per table, the way a source exports
+    its history: a snapshot table as of the last day; an increment table's rows of every
+    day, with the latest row per primary key (a withdrawal's change record replaces the
+    registration it changes)."""
+    per_day = [world.day(d) for d in range(days)]
+    out = {}
+    for table, contract in contracts.items():
+        if contract.delivery.kind == "snapshot":
+            out[table] = per_day[-1][table]
+            continue
+        rows = pa.concat_tables([p[table] for p in per_day], promote_options="default")
+        if contract.primary_key and rows.num_rows:
+            order = rows.append_column("_i", pa.array(np.arange(rows.num_rows)))
+            last = order.group_by(list(contract.primary_key)).aggregate([("_i", "max")])
+            rows = rows.take(pc.sort_indices(last["_i_max"]))
+        out[table] = rows
+    return out

@@ -20,6 +20,15 @@ For one table and one interval this
    it (:mod:`lakeops.retention` purges PII-bearing deliveries after
    ``landing_retention_days``, leaving a ``_purged.json`` tombstone with their manifest).
 
+A historical load (a source's onboarding: months of rows in one interval's delivery) is a
+delivery whose folder also holds ``_load.json``, ``{"kind": "history", "from": "YYYY-MM-DD"}``,
+written by whoever delivers it: its rows may carry event dates from ``from`` up to the
+interval. Ingest copies the marker into the manifest (``history_from``) and archives it
+with the files, so validation checks event dates against that range instead of the one
+day, the volume band counts the load per day it covers, and the feature jobs compute
+one partition per day of the range. The interval (and so every partition key) stays the
+delivery's day: re-running it gives the same result.
+
 Re-running an interval gives the same partition, the same quarantine and the same
 manifest: nothing is appended, everything is replaced. Re-running an interval whose
 delivery was purged fails at once with :class:`DeliveryPurged`.
@@ -67,6 +76,8 @@ ARCHIVE = "landing/_archive"
 PURGED = "_purged.json"
 QUARANTINE_FILE = "ingest.parquet"
 MANIFEST = "_manifest.json"
+# beside a delivery's files: it is a historical load covering days before its interval
+LOAD_MARKER = "_load.json"
 
 # Rules a row can break at ingest; the validation stage adds its own expectations.
 RULE_MALFORMED = "ingest.well_formed_record"
@@ -144,6 +155,7 @@ class Manifest:
     warnings: list[str] = field(default_factory=list)
     raw_path: str = ""
     quarantine_path: str = ""
+    history_from: str | None = None  # a historical load: its rows start this day
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -190,6 +202,29 @@ def find_delivery(landing: Lake, contract: Contract, interval: date | str
             f"deliver the file again to re-process"
         )
     return []
+
+
+def history_from(landing: Lake, contract: Contract, interval: date | str) -> str | None:
+    """The first day a historical load delivered for ``interval`` covers (its
+    ``_load.json`` marker, in the inbox or the archive); None for a daily delivery. A
+    marker that is not a well-formed history declaration is a :class:`SchemaMismatch`."""
+    for folder in (inbox_dir(contract, interval), archive_dir(contract, interval)):
+        path = f"{folder}/{LOAD_MARKER}"
+        if not landing.exists(path):
+            continue
+        marker = landing.read_json(path)
+        try:
+            first = date.fromisoformat(str(marker["from"]))
+            ok = marker.get("kind") == "history" and first <= date.fromisoformat(_iso(interval))
+        except (KeyError, TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise SchemaMismatch(
+                f"{contract.name}: {landing.uri(path)} is not a historical-load marker: "
+                f'expected {{"kind": "history", "from": "YYYY-MM-DD"}} with "from" on or '
+                f"before {_iso(interval)}, got {json.dumps(marker)}")
+        return first.isoformat()
+    return None
 
 
 def missing_deliveries(
@@ -559,6 +594,9 @@ def _archive(landing: Lake, contract: Contract, interval: str,
             landing.move(dest, f"{dest}.{old[:12]}")
         landing.move(f.path, dest)
         f.archived_to = dest
+    marker = f"{inbox_dir(contract, interval)}/{LOAD_MARKER}"
+    if landing.exists(marker):
+        landing.move(marker, f"{dest_dir}/{LOAD_MARKER}")
 
 
 def ingest_table(
@@ -585,7 +623,8 @@ def ingest_table(
             f"{contract.name}: no delivery for {interval} in "
             f"{landing.uri(inbox_dir(contract, interval))}"
         )
-    manifest = Manifest(source, table, interval, files)
+    manifest = Manifest(source, table, interval, files,
+                        history_from=history_from(landing, contract, interval))
     with contextlib.ExitStack() as stack, _connection(settings) as con:
         locals_ = [stack.enter_context(landing.local_copy(f.path)) for f in files]
         with ThreadPoolExecutor(max_workers=1) as pool:  # checksums while DuckDB reads

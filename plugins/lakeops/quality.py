@@ -153,16 +153,26 @@ def _custom(name: str, where: str, description: str, *, joins: str = "",
     )
 
 
-def business_rules(contract: Contract, interval: str) -> list[Rule]:
-    """Rules a contract cannot express, by table."""
+def business_rules(contract: Contract, interval: str, history_from: str | None = None
+                   ) -> list[Rule]:
+    """Rules a contract cannot express, by table. ``history_from``: the interval is a
+    historical load whose rows may date from that day on."""
     table = contract.table
     rules: list[Rule] = []
     event = contract.delivery.event_date
     if event and contract.column(event).type in ("timestamp", "date") and contract.source == (
         "business") and table != "customers":
-        rules.append(_custom(
-            f"{event}.in_interval", f"CAST(b.{_q(event)} AS DATE) <> DATE {_lit(interval)}",
-            f"{event} falls inside the data interval {interval} (no future or late dates)"))
+        day = f"CAST(b.{_q(event)} AS DATE)"
+        if history_from:
+            rules.append(_custom(
+                f"{event}.in_interval",
+                f"{day} NOT BETWEEN DATE {_lit(history_from)} AND DATE {_lit(interval)}",
+                f"{event} falls inside the historical load's range {history_from} to "
+                f"{interval} (no future or earlier dates)"))
+        else:
+            rules.append(_custom(
+                f"{event}.in_interval", f"{day} <> DATE {_lit(interval)}",
+                f"{event} falls inside the data interval {interval} (no future or late dates)"))
     if table == "studentRegistration":
         rules.append(_custom(
             "unregistration_after_registration",
@@ -247,12 +257,12 @@ def freshness_rule(contract: Contract, interval: str, previous_newest: Any = Non
 
 
 def rules_for(contract: Contract, interval: str, history: list[int] | None = None,
-              previous_newest: Any = None) -> list[Rule]:
+              previous_newest: Any = None, *, history_from: str | None = None) -> list[Rule]:
     return [
         *schema_rules(contract),
         *column_rules(contract),
         *key_rules(contract),
-        *business_rules(contract, interval),
+        *business_rules(contract, interval, history_from),
         *volume_rule(history or []),
         *freshness_rule(contract, interval, previous_newest),
     ]

@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     ml_seed: int = 42
     ml_reference_rows: int = Field(default=50_000, ge=1)
     ml_threshold: float = Field(default=0.5, gt=0, lt=1)  # probability -> predicted class
+    # scoring covers the newest ml_score_days intervals with features (not a historical
+    # load's weeks of days)
+    ml_score_days: int = Field(default=3, ge=1)
     # the gate: the challenger must beat the champion (or, for the first version, a
     # constant baseline) on the primary metric by the margin; recall on each critical
     # slice >= ml_min_critical_recall (slices with < ml_min_slice_positives positives are
@@ -264,6 +267,10 @@ class Settings(BaseSettings):
     @property
     def docs_url(self) -> str:
         return self.url(self.docs_port)
+
+    @property
+    def evidently_url(self) -> str:
+        return self.url(self.evidently_port)
 
 
 def get_settings(**overrides: object) -> Settings:

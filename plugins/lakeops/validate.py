@@ -291,15 +291,26 @@ def run_suite(settings: Settings, contract: Contract, interval: str, db: Path,
 # -- the tasks ----------------------------------------------------------------------------
 
 
+def days_covered(manifest: dict[str, Any]) -> int:
+    """Days an ingest manifest's interval covers: 1, or a historical load's whole range."""
+    first = manifest.get("history_from")
+    if not first:
+        return 1
+    return (date.fromisoformat(manifest["interval"]) - date.fromisoformat(first)).days + 1
+
+
 def _history(lake: Lake, contract: Contract, interval: str, n: int = 7) -> list[int]:
-    """Rows written to raw in up to ``n`` intervals before this one."""
+    """Rows written to raw per day in up to ``n`` intervals before this one (a historical
+    load counts as its rows over the days it covers, so it neither widens nor narrows the
+    band of the daily deliveries after it)."""
     counts = []
     for key in reversed(lake.partitions("raw", contract.dataset)):
         if key >= interval:
             continue
         path = table_path("raw", contract.dataset, partition_dir(key), MANIFEST)
         if lake.exists(path):
-            counts.append(int(lake.read_json(path)["rows_written"]))
+            m = lake.read_json(path)
+            counts.append(round(int(m["rows_written"]) / days_covered(m)))
         if len(counts) == n:
             break
     return counts
@@ -370,8 +381,12 @@ def validate_table(source: str, table: str, interval: str | date,
     interval = _iso(interval)
     contract = get_contract(source, table)
     lake = Lake.from_settings(settings)
-    rules = rules_for(contract, interval, _history(lake, contract, interval),
-                      _previous_newest(lake, contract, interval))
+    manifest = lake.read_json(table_path("raw", contract.dataset, partition_dir(interval),
+                                         MANIFEST))
+    # a historical load's volume has no daily band to fall in: its rows are per its days
+    history = [] if manifest.get("history_from") else _history(lake, contract, interval)
+    rules = rules_for(contract, interval, history, _previous_newest(lake, contract, interval),
+                      history_from=manifest.get("history_from"))
     with workspace(lake, contract, interval) as db:
         bad = _quarantine(db, rules)  # every row a critical row rule singles out
         outcomes = run_suite(settings, contract, interval, db, rules)
@@ -447,6 +462,7 @@ def publish_table(source: str, table: str, interval: str | date,
         "quarantined_at_validation": int(quarantined[0]) if quarantined else 0,
         "published": int(published[0]) if published else 0,
         "curated_path": curated,
+        "history_from": ingest_manifest.get("history_from"),
     }
     accounted = (record["published"] + record["quarantined_at_validation"]
                  + record["rejected_at_ingest"])

@@ -1,5 +1,6 @@
-"""`make run`'s demo, whole: deliveries -> ingest (backfill) -> Spark features -> dbt ->
-marts read back through the lakehouse SQL endpoint, every step started by Airflow's
+"""`make run`'s demo, whole: deliveries (the first a historical load) -> ingest (backfill)
+-> Spark features -> dbt -> models trained, gated, scoring and monitored -> marts and
+predictions read back through the lakehouse SQL endpoint, every step started by Airflow's
 scheduler. All services run on free loopback ports in a throw-away state folder.
 
 The scheduler is killed (SIGKILL) while the first ingest runs: supervisord brings it back
@@ -28,6 +29,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(180
 
 START, DAYS = date(2024, 10, 1), 2
 INTERVALS = [(START + timedelta(days=i)).isoformat() for i in range(DAYS)]
+# every day the features cover: the historical load's days, then the daily ones
+FEATURE_DAYS = [(START + timedelta(days=i)).isoformat()
+                for i in range(-demo.HISTORY_DAYS, DAYS)]
 
 
 KILLED: dict[str, int] = {}
@@ -51,7 +55,7 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, st
     settings = Settings(
         home=tmp_path_factory.mktemp("demo"), airflow_port=free_port(),
         mlflow_port=free_port(), docs_port=free_port(), flight_port=free_port(),
-        airflow_parallelism=3,
+        evidently_port=free_port(), airflow_parallelism=3,
     )
     lines: list[str] = []
     stop = threading.Event()
@@ -105,8 +109,39 @@ def test_every_run_the_demo_started_succeeded(ran: tuple[Settings, str, list[str
         # started by data (or, for dbt, once by hand for an unpaired last feature run)
         assert {r["run_type"] for r in runs} <= {"asset_triggered", "manual"}, runs
     lake = Lake.from_settings(settings)
-    assert lake.partitions("features", "education/student_week") == INTERVALS
-    assert lake.partitions("features", "business/customer_day") == INTERVALS
+    assert lake.partitions("features", "education/student_week") == FEATURE_DAYS
+    assert lake.partitions("features", "business/customer_day") == FEATURE_DAYS
+    assert lake.partitions("curated", "business/orders") == INTERVALS
+
+
+def test_both_models_are_champions_scoring_and_monitored(
+        ran: tuple[Settings, str, list[str]]) -> None:
+    """The demo ends with each model registered, promoted by the gate, and its champion's
+    predictions and drift numbers readable through the SQL endpoint for the recent days."""
+    from airflow_client.client import DagRunApi
+
+    from lakeops.ml import score
+    from lakeops.ml.specs import SPECS
+
+    settings, report, _ = ran
+    recent = FEATURE_DAYS[-settings.ml_score_days:]
+    for name, spec in SPECS.items():
+        champion = score.champion(name, settings)  # raises when the gate promoted none
+        with connect(settings) as client:
+            scored = client.table(
+                f"SELECT interval, count(*) AS n, min(model_version) AS v, "
+                f"max(model_version) AS w FROM lakehouse.{spec.predictions.name} "
+                f"GROUP BY interval ORDER BY interval").to_pylist()
+            drift = client.table(f"SELECT interval FROM lakehouse.{spec.drift.name} "
+                                 "ORDER BY interval").to_pylist()
+        assert [str(r["interval"])[:10] for r in scored] == recent, name
+        assert all(r["n"] > 0 for r in scored)
+        assert {r["w"] for r in scored} <= {champion.version}, (name, scored)
+        assert [str(r["interval"])[:10] for r in drift] == recent, name
+        with services.airflow_client(settings) as client:
+            runs = DagRunApi(client).get_dag_runs(f"train_{name}").dag_runs
+        assert {r.state.value for r in runs} == {"success"}, name
+        assert f"v{champion.version}" in report
 
 
 def test_marts_agree_with_the_curated_orders(ran: tuple[Settings, str, list[str]]) -> None:
@@ -119,14 +154,17 @@ def test_marts_agree_with_the_curated_orders(ran: tuple[Settings, str, list[str]
                             "ORDER BY order_date").to_pylist()
         training = client.table("SELECT count(*) AS n FROM "
                                 "lakehouse.marts.ml_education_training").to_pylist()
-    expected = [{"order_date": date.fromisoformat(day),
-                 "orders": lake.read_partition("curated", "business/orders", day).num_rows}
-                for day in INTERVALS]
+    per_day: dict[date, int] = {}
+    for day in INTERVALS:  # the first partition holds the historical load's weeks
+        for ts in lake.read_partition("curated", "business/orders", day)["order_ts"]:
+            per_day[ts.as_py().date()] = per_day.get(ts.as_py().date(), 0) + 1
+    expected = [{"order_date": d, "orders": n} for d, n in sorted(per_day.items())]
     assert kpis == expected
+    assert len(kpis) == demo.HISTORY_DAYS + DAYS
     assert training[0]["n"] > 0
     for line in report.splitlines():  # the report counts each mart through the endpoint
         if line.startswith("business_kpis_daily"):
-            assert line.split()[-1] == str(DAYS)
+            assert line.split()[-1] == str(demo.HISTORY_DAYS + DAYS)
 
 
 def test_dbt_docs_are_served(ran: tuple[Settings, str, list[str]]) -> None:

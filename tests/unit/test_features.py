@@ -214,3 +214,65 @@ def test_the_command_names_every_interval_once_oldest_first(settings: Settings) 
     assert cmd[-4:] == ["--interval", "2024-10-01", "--interval", "2024-10-03"]
     assert submit_command("education_features", "2024-10-01", settings)[-2:] == [
         "--interval", "2024-10-01"]
+
+
+def _as_history(lake: Lake, datasets: list[str], days: list[str]) -> None:
+    """Fold the daily partitions of ``days`` into one historical load on the last day,
+    as ingest publishes one: one partition, manifest with ``history_from``."""
+    for ds in datasets:
+        parts = [lake.read_partition("curated", ds, d) for d in days
+                 if lake.exists(f"curated/{ds}/dt={d}/part-0.parquet")]
+        for d in days:
+            lake.delete(f"curated/{ds}/dt={d}")
+        lake.write_partition("curated", ds, days[-1], pa.concat_tables(parts))
+        lake.write_json(f"curated/{ds}/dt={days[-1]}/_manifest.json",
+                        {"interval": days[-1], "history_from": days[0]})
+
+
+def test_a_historical_load_gets_a_partition_per_day_as_of_that_day(
+        spark: object, settings: Settings) -> None:
+    """The same orders as daily deliveries or as one historical load give the same
+    features for every day; the load's run writes all three days."""
+    days = ["2024-10-01", "2024-10-02", "2024-10-03"]
+    daily = Lake.from_settings(settings)
+    _business(daily)
+
+    def rows(lake: Lake, day: str) -> list[dict]:
+        table = lake.read_partition("features", "business/customer_day", day)
+        return sorted(table.to_pylist(), key=lambda r: r["customer_id"])
+
+    expected = {}
+    for day in days:
+        features.run_job("business_features", day, settings, spark=spark)  # type: ignore[arg-type]
+        expected[day] = rows(daily, day)
+    other = settings.model_copy(update={"home": settings.home / "history"})
+    loaded = Lake.from_settings(other)
+    _business(loaded)
+    _as_history(loaded, ["business/orders", "business/order_items", "business/products"],
+                days)
+
+    out = features.run_job("business_features", days[-1], other, spark=spark)  # type: ignore[arg-type]
+    assert out["days"] == 3
+    assert loaded.partitions("features", "business/customer_day") == days
+    for day in days:
+        assert rows(loaded, day) == expected[day], day
+    assert [r["frequency"] for r in expected["2024-10-01"]] == [1]  # customer 1 only
+
+
+def test_a_historical_load_counts_education_days_back_from_its_newest(
+        spark: object, settings: Settings) -> None:
+    lake = Lake.from_settings(settings)
+    _education(lake)
+    _as_history(lake, ["education/studentVle", "education/studentAssessment"],
+                ["2024-10-01", "2024-10-02"])
+
+    features.run_job("education_features", "2024-10-02", settings, spark=spark)  # type: ignore[arg-type]
+    first = {r["id_student"]: r for r in lake.read_partition(
+        "features", "education/student_week", "2024-10-01").to_pylist()}
+    # newest OULAD day 8 on 2 Oct: 1 Oct is day 7 (week 1), which sees days 2, 5 and 6
+    s7 = first[7]
+    assert (s7["as_of_day"], s7["week"], s7["clicks_total"], s7["clicks_week"]) == (7, 1, 7, 0)
+    assert first[8]["days_since_last_activity"] == 5
+    assert 9 not in first  # submits on day 8 only
+    assert {r["as_of_day"] for r in lake.read_partition(
+        "features", "education/student_week", "2024-10-02").to_pylist()} == {8}

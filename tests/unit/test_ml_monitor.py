@@ -5,6 +5,7 @@ drift tables are written where the docs site, the Evidently UI and SQL read them
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -135,8 +136,9 @@ def test_the_alert_follows_the_drift_share_threshold(scored: Settings) -> None:
     assert mon.drift_alert(MODEL, INTERVAL, low) is True
 
 
-def test_known_labels_add_the_classification_quality(scored: Settings) -> None:
-    lake = Lake.from_settings(scored)
+def _label_the_interval(settings: Settings) -> None:
+    """The labels of the interval's rows become known (the mart's label column fills in)."""
+    lake = Lake.from_settings(settings)
     mart = lake.read_parquet("marts/ml_business_features/part-0.parquet").to_pandas()
     today = mart["as_of_date"] == date.fromisoformat(INTERVAL)
     mart["reordered_within_30d"] = pd.array(
@@ -144,6 +146,11 @@ def test_known_labels_add_the_classification_quality(scored: Settings) -> None:
         dtype="boolean")
     lake.write_table("marts/ml_business_features/part-0.parquet",
                      pa.Table.from_pandas(mart, preserve_index=False))
+
+
+def test_known_labels_add_the_classification_quality(scored: Settings) -> None:
+    lake = Lake.from_settings(scored)
+    _label_the_interval(scored)
 
     result = mon.monitor(MODEL, INTERVAL, scored)
 
@@ -156,3 +163,75 @@ def test_known_labels_add_the_classification_quality(scored: Settings) -> None:
     ws = Workspace(str(mon.workspace_dir(scored)))
     (project,) = ws.search_project(MODEL)
     assert len(ws.list_runs(project.id)) == 2  # drift and quality
+
+
+def _points(settings: Settings, project_id: Any, value: Any) -> list[float]:
+    """The values the Evidently UI plots for one series of a panel: the service's own
+    query (``data_series_batch``) over the runs stored in the workspace."""
+    from evidently.legacy.utils.sync import async_to_sync
+    from evidently.ui.service.base import SeriesFilter
+    from evidently.ui.service.storage.local.base import InMemoryDataStorage
+
+    storage = InMemoryDataStorage(str(mon.workspace_dir(settings)))
+    query = SeriesFilter(tags=value.tags, metadata=value.metadata, metric=value.metric,
+                         metric_labels=value.metric_labels)
+    found = async_to_sync(storage.get_data_series(project_id, [query], None, None))
+    return [v for series in found.series for v in series.values if v is not None]
+
+
+def test_each_project_gets_a_dashboard_whose_panels_find_their_points(
+        scored: Settings) -> None:
+    from evidently.sdk.models import DashboardPanelPlot
+    from evidently.sdk.panels import text_panel
+    from evidently.ui.workspace import Workspace
+
+    _label_the_interval(scored)
+    result = mon.monitor(MODEL, INTERVAL, scored)
+
+    ws = Workspace(str(mon.workspace_dir(scored)))
+    (project,) = ws.search_project(MODEL)
+    dashboard = ws.get_dashboard(project.id)
+    titles = [p.title for p in dashboard.panels]
+    assert len(titles) == len(set(titles))
+    assert {"Share of drifted features", "Prediction drift score", "Predicted probability",
+            "Drift score of numeric features", "Drift score of categorical features",
+            "Classification quality of labelled rows"} <= set(titles)
+    assert [t.title for t in dashboard.tabs] == [mon.DRIFT_TAB, mon.QUALITY_TAB]
+    in_tabs = [i for t in dashboard.tabs for i in t.panels]
+    assert sorted(in_tabs) == sorted(p.id for p in dashboard.panels)
+    panels = {p.title: p for p in dashboard.panels}
+    model_spec = spec(MODEL)
+    assert [v.metric_labels["column"] for v in
+            panels["Drift score of numeric features"].values] == list(model_spec.numeric)
+    assert [v.metric_labels["column"] for v in
+            panels["Drift score of categorical features"].values] == \
+        list(model_spec.categorical)
+
+    # every series of every panel names a metric the stored runs hold: none plots empty
+    for panel in dashboard.panels:
+        for value in panel.values:
+            assert _points(scored, project.id, value), (panel.title, value.legend)
+    (share,) = panels["Share of drifted features"].values
+    assert _points(scored, project.id, share) == [pytest.approx(result["drift_share"])]
+    auc = next(v for v in panels["Classification quality of labelled rows"].values
+               if v.legend == "ROC AUC")
+    assert _points(scored, project.id, auc) == [pytest.approx(result["roc_auc"])]
+
+    # adding runs again leaves the dashboard as it was: no panel twice
+    mon.monitor(MODEL, INTERVAL, scored)
+    mon.add_to_workspace(scored, MODEL, [])
+    assert ws.get_dashboard(project.id).dict() == dashboard.dict()
+
+    # a panel made by hand stays; a stale copy of ours (same title, other id) is replaced
+    note = text_panel("Notes")
+    stale = DashboardPanelPlot(title="Prediction drift score", subtitle=None, size="full",
+                               values=[], plot_params={"plot_type": "line"})
+    project.dashboard.add_panel(note, tab=mon.DRIFT_TAB)
+    project.dashboard.add_panel(stale, tab="Old")
+    mon.add_to_workspace(scored, MODEL, [])
+    again = ws.get_dashboard(project.id)
+    titles = [p.title for p in again.panels]
+    assert len(titles) == len(set(titles)) == len(dashboard.panels) + 1
+    assert note.id in next(t for t in again.tabs if t.title == mon.DRIFT_TAB).panels
+    assert stale.id not in {p.id for p in again.panels} | \
+        {i for t in again.tabs for i in t.panels}

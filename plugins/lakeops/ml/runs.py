@@ -21,10 +21,14 @@ def _days(lake: Lake, ds: datasets.Dataset) -> set[str]:
 
 
 def to_score(model: str, settings: Settings) -> list[str]:
-    """Intervals with features and no predictions yet, oldest first."""
+    """Intervals with features and no predictions yet among the newest
+    ``ml_score_days`` with features, oldest first. Scoring serves what is decided now: the
+    weeks of days a historical load brings get features (training learns from them) but
+    no predictions, unless a run names one (conf ``{"interval": ...}``)."""
     lake = Lake.from_settings(settings)
     s = spec(model)
-    return sorted(_days(lake, datasets.FEATURES[s.source]) - _days(lake, s.predictions))
+    recent = sorted(_days(lake, datasets.FEATURES[s.source]))[-settings.ml_score_days:]
+    return sorted(set(recent) - _days(lake, s.predictions))
 
 
 def to_monitor(model: str, settings: Settings) -> list[str]:

@@ -7,6 +7,11 @@
 * ``business_features`` -> ``features/business/customer_day``: per customer on the
   interval: recency / frequency / monetary, orders that day, basket statistics.
 
+A historical load (an interval whose curated manifests carry ``history_from``, see
+:mod:`lakeops.ingest`) gets one partition per day it covers, each as of that day, computed
+in one pass (:func:`as_of_days`), so the models have a history to learn from on the
+day a source is onboarded.
+
 Point in time: a job for interval D reads only curated partitions up to D (snapshot
 tables: the newest copy up to D) and only events up to the as-of day, so a feature never
 sees the future. The result replaces the interval's partition atomically: Spark writes
@@ -24,10 +29,11 @@ import logging
 import shutil
 import uuid
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from lakeops.datasets import feature_job
+from lakeops.ingest import MANIFEST
 from lakeops.lake import DATA_FILE, Lake, partition_dir, table_path
 from lakeops.settings import Settings
 
@@ -73,37 +79,55 @@ def read_curated(spark: SparkSession, lake: Lake, source: str, table: str, upto:
 # -- education ----------------------------------------------------------------------------
 
 
-def student_week(clicks: DataFrame, vle: DataFrame, assessments: DataFrame,
-                 submissions: DataFrame, as_of_day: int, interval: str) -> DataFrame:
-    """Features per student and presentation as of ``as_of_day`` (an OULAD day number)."""
+def _as_of(spark: SparkSession, days: Sequence[tuple[Any, str]], column: str,
+           ddl: str) -> DataFrame:
+    """The as-of points of one run as a small table (``column``, ``interval``), broadcast
+    to the joins that compute every point's features in one pass."""
     from pyspark.sql import functions as F
 
-    week = as_of_day // 7  # floor division: day -3 is in week -1, as in Python
-    week_start = week * 7
-    c = (clicks.where(F.col("date") <= as_of_day)
-         .join(F.broadcast(vle.select("id_site", "activity_type")), "id_site", "left"))
-    in_week = F.col("date") >= week_start
-    by_type = [F.sum(F.when(F.col("activity_type") == t, F.col("sum_click")).otherwise(0))
-               .cast("bigint").alias(f"clicks_{t}") for t in ACTIVITY_TYPES]
+    frame = spark.createDataFrame([(v, date.fromisoformat(d)) for v, d in days],
+                                  f"{column} {ddl}, interval date")
+    return F.broadcast(frame)
+
+
+def student_week(clicks: DataFrame, vle: DataFrame, assessments: DataFrame,
+                 submissions: DataFrame, as_of_days: Sequence[tuple[int, str]]) -> DataFrame:
+    """Features per student and presentation as of each ``(as_of_day, interval)`` (an
+    OULAD day number and the calendar day it is delivered on): one row per student with
+    any click or submission up to that day. Clicks are first summed per student and day,
+    then each day is joined to the as-of days on or after it, so a historical load's
+    weeks of as-of days cost one pass, not one per day."""
+    from pyspark.sql import functions as F
+
+    asof = _as_of(clicks.sparkSession, as_of_days, "as_of_day", "int")
+    typed = clicks.join(F.broadcast(vle.select("id_site", "activity_type")), "id_site", "left")
     other = ~F.coalesce(F.col("activity_type").isin(*ACTIVITY_TYPES), F.lit(False))
-    click_feats = c.groupBy(*STUDENT).agg(
-        F.sum(F.when(in_week, F.col("sum_click")).otherwise(0)).cast("bigint")
-        .alias("clicks_week"),
-        F.sum("sum_click").cast("bigint").alias("clicks_total"),
-        *by_type,
-        F.sum(F.when(other, F.col("sum_click")).otherwise(0)).cast("bigint")
-        .alias("clicks_other"),
-        F.countDistinct(F.when(in_week, F.col("date"))).cast("int").alias("active_days_week"),
-        F.countDistinct("date").cast("int").alias("active_days_total"),
+    daily = typed.groupBy(*STUDENT, "date").agg(
+        F.sum("sum_click").alias("_c"),
+        *[F.sum(F.when(F.col("activity_type") == t, F.col("sum_click")).otherwise(0))
+          .alias(f"_c_{t}") for t in ACTIVITY_TYPES],
+        F.sum(F.when(other, F.col("sum_click")).otherwise(0)).alias("_c_other"),
+    )
+    point = [*STUDENT, "as_of_day", "interval"]
+    # floor division: day -3 is in week -1, as in Python
+    in_week = F.col("date") >= F.floor(F.col("as_of_day") / 7) * 7
+    click_feats = daily.join(asof, F.col("date") <= F.col("as_of_day")).groupBy(*point).agg(
+        F.sum(F.when(in_week, F.col("_c")).otherwise(0)).cast("bigint").alias("clicks_week"),
+        F.sum("_c").cast("bigint").alias("clicks_total"),
+        *[F.sum(f"_c_{t}").cast("bigint").alias(f"clicks_{t}") for t in ACTIVITY_TYPES],
+        F.sum("_c_other").cast("bigint").alias("clicks_other"),
+        F.sum(F.when(in_week, 1).otherwise(0)).cast("int").alias("active_days_week"),
+        F.count(F.lit(1)).cast("int").alias("active_days_total"),
         F.max("date").alias("_last_day"),
     )
-    s = (submissions.where(F.col("date_submitted") <= as_of_day)
+    s = (submissions
          .join(F.broadcast(assessments.select("id_assessment", "code_module",
                                               "code_presentation",
                                               F.col("date").alias("_deadline"))),
-               "id_assessment"))
+               "id_assessment")
+         .join(asof, F.col("date_submitted") <= F.col("as_of_day")))
     lateness = F.col("date_submitted") - F.col("_deadline")
-    sub_feats = s.groupBy(*STUDENT).agg(
+    sub_feats = s.groupBy(*point).agg(
         F.count(F.lit(1)).cast("int").alias("assessments_submitted"),
         F.avg(lateness).cast("double").alias("mean_lateness_days"),
         F.sum(F.when(lateness > 0, 1).otherwise(0)).cast("int").alias("late_submissions"),
@@ -111,25 +135,30 @@ def student_week(clicks: DataFrame, vle: DataFrame, assessments: DataFrame,
     )
     counts = ["clicks_week", "clicks_total", *[f"clicks_{t}" for t in ACTIVITY_TYPES],
               "clicks_other", "active_days_week", "active_days_total"]
-    joined = click_feats.join(sub_feats, STUDENT, "full_outer")
+    joined = click_feats.join(sub_feats, point, "full_outer")
     return joined.select(
         *[F.col(k) for k in STUDENT[:2]], F.col("id_student").cast("bigint"),
-        F.lit(week).cast("int").alias("week"), F.lit(as_of_day).cast("int").alias("as_of_day"),
+        F.floor(F.col("as_of_day") / 7).cast("int").alias("week"),
+        F.col("as_of_day").cast("int"),
         *[F.coalesce(F.col(k), F.lit(0)).cast("bigint" if k.startswith("clicks") else "int")
           .alias(k) for k in counts],
-        (F.lit(as_of_day) - F.col("_last_day")).cast("int").alias("days_since_last_activity"),
+        (F.col("as_of_day") - F.col("_last_day")).cast("int").alias("days_since_last_activity"),
         F.coalesce(F.col("assessments_submitted"), F.lit(0)).cast("int")
         .alias("assessments_submitted"),
         F.col("mean_lateness_days"),
         F.coalesce(F.col("late_submissions"), F.lit(0)).cast("int").alias("late_submissions"),
         F.col("mean_score"),
-        F.lit(date.fromisoformat(interval)).alias("interval"),
+        F.col("interval"),
     )
 
 
-def _education(spark: SparkSession, lake: Lake, interval: str) -> DataFrame:
+def _education(spark: SparkSession, lake: Lake, days: Sequence[str]) -> DataFrame:
+    """Education features for ``days`` (the interval, or a historical load's days, the
+    interval last): the interval's as-of day is the newest OULAD day it delivered, and the
+    days before it count back from there."""
     from pyspark.sql import functions as F
 
+    interval = days[-1]
     clicks = read_curated(spark, lake, "education", "studentVle", interval)
     today = _partitions(lake, "education/studentVle", interval, newest_only=True)
     newest = spark.read.parquet(*today).agg(F.max("date")).first() if today else None
@@ -137,6 +166,8 @@ def _education(spark: SparkSession, lake: Lake, interval: str) -> DataFrame:
         clicks.agg(F.max("date")).first()[0]  # type: ignore[index]
     if as_of is None:
         raise ValueError(f"no clickstream day up to {interval}")
+    end = date.fromisoformat(interval)
+    points = [(int(as_of) - (end - date.fromisoformat(d)).days, d) for d in days]
     try:
         submissions = read_curated(spark, lake, "education", "studentAssessment", interval)
     except FileNotFoundError:
@@ -146,38 +177,51 @@ def _education(spark: SparkSession, lake: Lake, interval: str) -> DataFrame:
     return student_week(
         clicks, read_curated(spark, lake, "education", "vle", interval, newest_only=True),
         read_curated(spark, lake, "education", "assessments", interval, newest_only=True),
-        submissions, int(as_of), interval)
+        submissions, points)
 
 
 # -- business -----------------------------------------------------------------------------
 
 
 def customer_day(orders: DataFrame, items: DataFrame, products: DataFrame,
-                 interval: str) -> DataFrame:
-    """RFM and basket statistics per customer as of the end of ``interval``. Cancelled and
-    returned orders count neither as orders nor as revenue."""
+                 days: Sequence[str]) -> DataFrame:
+    """RFM and basket statistics per customer as of the end of each of ``days``: one row
+    per customer with an order up to that day. Cancelled and returned orders count neither
+    as orders nor as revenue. Orders are first summed per customer and day (and categories
+    reduced to the day a customer first bought each), then joined to the as-of days on or
+    after them, so a historical load's days cost one pass."""
     from pyspark.sql import functions as F
 
-    day = date.fromisoformat(interval)
+    asof = _as_of(orders.sparkSession, [(date.fromisoformat(d), d) for d in days],
+                  "as_of_date", "date")
     o = (orders.withColumn("_day", F.to_date("order_ts"))
-         .where((F.col("_day") <= F.lit(day)) & ~F.col("status").isin(*NOT_REVENUE)))
+         .where((F.col("_day") <= F.lit(date.fromisoformat(max(days))))
+                & ~F.col("status").isin(*NOT_REVENUE)))
     per_order_items = items.groupBy("order_id").agg(F.sum("quantity").alias("_qty"))
-    cats = (o.select("order_id", "customer_id")
-            .join(items.select("order_id", "product_id"), "order_id")
-            .join(F.broadcast(products.select("product_id", "category")), "product_id")
-            .groupBy("customer_id")
-            .agg(F.countDistinct("category").cast("int").alias("distinct_categories")))
-    base = o.join(per_order_items, "order_id", "left").groupBy("customer_id").agg(
-        F.max("_day").alias("_last"), F.min("_day").alias("first_order_date"),
-        F.count(F.lit(1)).cast("int").alias("frequency"),
-        F.sum(F.col("total_amount").cast("double")).alias("monetary"),
-        F.sum(F.when(F.col("_day") == F.lit(day), 1).otherwise(0)).cast("int")
-        .alias("orders_today"),
-        F.sum(F.coalesce(F.col("_qty"), F.lit(0))).alias("_qty"),
+    first_bought = (o.select("order_id", "customer_id", "_day")
+                    .join(items.select("order_id", "product_id"), "order_id")
+                    .join(F.broadcast(products.select("product_id", "category")), "product_id")
+                    .groupBy("customer_id", "category").agg(F.min("_day").alias("_first")))
+    cats = (first_bought.join(asof, F.col("_first") <= F.col("as_of_date"))
+            .groupBy("customer_id", "as_of_date")
+            .agg(F.count(F.lit(1)).cast("int").alias("distinct_categories")))
+    daily = o.join(per_order_items, "order_id", "left").groupBy("customer_id", "_day").agg(
+        F.count(F.lit(1)).alias("_n"),
+        F.sum(F.col("total_amount").cast("double")).alias("_m"),
+        F.sum(F.coalesce(F.col("_qty"), F.lit(0))).alias("_q"),
     )
-    return base.join(cats, "customer_id", "left").select(
-        F.col("customer_id").cast("bigint"), F.lit(day).alias("as_of_date"),
-        F.datediff(F.lit(day), F.col("_last")).cast("int").alias("recency_days"),
+    base = daily.join(asof, F.col("_day") <= F.col("as_of_date")).groupBy(
+        "customer_id", "as_of_date").agg(
+        F.max("_day").alias("_last"), F.min("_day").alias("first_order_date"),
+        F.sum("_n").cast("int").alias("frequency"),
+        F.sum("_m").alias("monetary"),
+        F.sum(F.when(F.col("_day") == F.col("as_of_date"), F.col("_n")).otherwise(0))
+        .cast("int").alias("orders_today"),
+        F.sum("_q").alias("_qty"),
+    )
+    return base.join(cats, ["customer_id", "as_of_date"], "left").select(
+        F.col("customer_id").cast("bigint"), "as_of_date",
+        F.datediff(F.col("as_of_date"), F.col("_last")).cast("int").alias("recency_days"),
         "frequency", F.col("monetary").cast("double"), "orders_today",
         (F.col("monetary") / F.col("frequency")).cast("double").alias("avg_order_value"),
         (F.col("_qty") / F.col("frequency")).cast("double").alias("avg_items_per_order"),
@@ -187,35 +231,69 @@ def customer_day(orders: DataFrame, items: DataFrame, products: DataFrame,
     )
 
 
-def _business(spark: SparkSession, lake: Lake, interval: str) -> DataFrame:
+def _business(spark: SparkSession, lake: Lake, days: Sequence[str]) -> DataFrame:
+    interval = days[-1]
     return customer_day(
         read_curated(spark, lake, "business", "orders", interval),
         read_curated(spark, lake, "business", "order_items", interval),
         read_curated(spark, lake, "business", "products", interval, newest_only=True),
-        interval)
+        days)
 
 
 # -- the job ------------------------------------------------------------------------------
 
 
-def write_partition(frame: DataFrame, lake: Lake, source: str, name: str,
-                    interval: str) -> tuple[str, int]:
-    """Replace ``features/<source>/<name>/dt=<interval>/part-0.parquet`` with ``frame``;
-    returns its path and its rows (read from the written file's footer, so the frame is
-    computed once and never cached)."""
-    target = table_path("features", f"{source}/{name}", partition_dir(interval), DATA_FILE)
-    staging = f"features/_staging/{name}-{interval}-{uuid.uuid4().hex}"
-    frame.coalesce(1).write.mode("overwrite").parquet(_uri(lake, staging))
+def write_partitions(frame: DataFrame, lake: Lake, source: str, name: str,
+                     days: Sequence[str], day_column: str) -> list[tuple[str, str, int]]:
+    """Replace ``features/<source>/<name>/dt=<day>/part-0.parquet`` for each of ``days``
+    with the rows of ``frame`` whose ``day_column`` is that day; returns (day, path, rows)
+    per day, rows read from the written file's footer, so the frame is computed once and
+    never cached. One day is one single-file write; several are one write partitioned by
+    day, each day's file then moved into place (a day without rows gets an empty file)."""
+    from pyspark.sql import functions as F
+
+    staging = f"features/_staging/{name}-{days[-1]}-{uuid.uuid4().hex}"
+    if len(days) == 1:
+        frame.coalesce(1).write.mode("overwrite").parquet(_uri(lake, staging + "/_d=" + days[0]))
+    else:
+        (frame.withColumn("_d", F.date_format(F.col(day_column), "yyyy-MM-dd"))
+         .repartition("_d").write.mode("overwrite").partitionBy("_d")
+         .parquet(_uri(lake, staging)))
+    out = []
     try:
-        (part,) = [f.path for f in lake.ls(staging) if f.path.endswith(".parquet")]
-        rows = _rows(lake, part)
-        lake.move(part, target)
+        for day in days:
+            target = table_path("features", f"{source}/{name}", partition_dir(day), DATA_FILE)
+            parts = [f.path for f in lake.ls(f"{staging}/_d={day}")
+                     if f.path.endswith(".parquet")]
+            if not parts:  # no row that day: an empty partition, not a missing one
+                frame.where(F.lit(False)).coalesce(1).write.parquet(
+                    _uri(lake, f"{staging}/_d={day}"))
+                parts = [f.path for f in lake.ls(f"{staging}/_d={day}")
+                         if f.path.endswith(".parquet")]
+            (part,) = parts
+            rows = _rows(lake, part)
+            lake.move(part, target)
+            out.append((day, target, rows))
     finally:
         if lake.is_local:
             shutil.rmtree(lake.local_path(staging), ignore_errors=True)
         else:
             lake.delete(staging)
-    return target, rows
+    return out
+
+
+def as_of_days(lake: Lake, job: str, interval: str) -> list[str]:
+    """The days a run for ``interval`` computes features for, oldest first: the interval,
+    or, when it published a historical load (its curated manifests carry
+    ``history_from``), every day from the load's first to the interval."""
+    firsts = []
+    for ds in feature_job(job).inputs:
+        path = table_path("curated", ds.dataset, partition_dir(interval), MANIFEST)
+        if lake.exists(path) and lake.read_json(path).get("history_from"):
+            firsts.append(date.fromisoformat(lake.read_json(path)["history_from"]))
+    end = date.fromisoformat(interval)
+    first = min(firsts, default=end)
+    return [(first + timedelta(days=i)).isoformat() for i in range((end - first).days + 1)]
 
 
 def _rows(lake: Lake, path: str) -> int:
@@ -261,10 +339,19 @@ def spark_session(settings: Settings, app: str) -> SparkSession:
 def _run_one(session: SparkSession, lake: Lake, job: str, interval: str) -> dict[str, Any]:
     output = feature_job(job).output
     source, name = str(output.source), output.table
-    build = _education if source == "education" else _business
-    path, rows = write_partition(build(session, lake, interval), lake, source, name, interval)
+    days = as_of_days(lake, job, interval)
+    if source == "education":
+        frame, column = _education(session, lake, days), "interval"
+    else:
+        frame, column = _business(session, lake, days), "as_of_date"
+    written = write_partitions(frame, lake, source, name, days, column)
+    _, path, rows = written[-1]
+    if len(days) > 1:
+        log.info("%s %s: a historical load, %d days from %s: %d rows", job, interval,
+                 len(days), days[0], sum(r for _, _, r in written))
     log.info("%s %s: %d rows -> %s", job, interval, rows, lake.uri(path))
-    return {"job": job, "interval": interval, "rows": rows, "path": path}
+    return {"job": job, "interval": interval, "rows": rows, "path": path,
+            "days": len(days)}
 
 
 def run_jobs(job: str, intervals: Sequence[str], settings: Settings,
