@@ -41,9 +41,10 @@ Contenders, each in a fresh process (:func:`benchmarks.harness.measure`; peak RS
 
    * ``predict_proba, in-memory`` - the floor: the registered model loaded and the matrix
      built beforehand (only the mart's feature columns read), then ``predict_proba``;
-   * ``score.score (the task)`` - registry lookup, model load, read the mart, pick the
-     interval's rows, :func:`~lakeops.ml.specs.matrix`, ``predict_proba``, write
-     ``predictions/<model>/dt=<interval>``.
+   * ``score.score (the task)`` - registry lookup, model load, then the interval's rows
+     streamed from the mart in batches of ``score.SCORE_BATCH`` (read, pick the
+     interval's rows, :func:`~lakeops.ml.specs.matrix`, ``predict_proba``, append to the
+     staged ``predictions/<model>/dt=<interval>`` file, published at the end).
 
    Target: the task >= 1M rows/s. Rows/s and peak MB of both.
 
@@ -64,6 +65,8 @@ Contenders, each in a fresh process (:func:`benchmarks.harness.measure`; peak RS
    Target: peak memory < 4 GB. Both paths must find the same drift scores.
 
 Another engineer's test run may share the 2 cores: the figures say whether one did.
+``python -m benchmarks.ml_bench run <work> [train] [score] [drift]`` runs some parts only
+(scoring and drift reuse the version an earlier run in ``<work>`` trained).
 """
 
 from __future__ import annotations
@@ -423,6 +426,9 @@ def _same_scores(work: Path, sample: int) -> str:
 
 
 def child(kind: str, work: str, *rest: str) -> None:
+    if kind == "run":  # the benchmark itself, some parts only: run <work> [part ...]
+        main(Path(work).absolute(), rest or PARTS)
+        return None
     if kind == "prepare":
         return prepare(Path(work))
     if kind == "drift-prepare":
@@ -448,43 +454,66 @@ def _others_running() -> set[str]:
             if word.startswith("tests")} or {"no pytest seen"}
 
 
-def main(work: Path) -> list[dict]:
-    from lakeops import services
-    from lakeops.ml import train
+PARTS = ("train", "score", "drift")
 
+
+def _trained(work: Path) -> dict[str, Any]:
+    """The version the training part registered (this run's or an earlier one's)."""
+    path = work / "train-result.json"
+    if not path.exists():
+        raise SystemExit(f"no trained version in {work}: run the train part first")
+    return dict(json.loads(path.read_text()))
+
+
+def main(work: Path, parts: tuple[str, ...] | list[str] = PARTS) -> list[dict]:
+    """Run the ``parts`` (all by default). Scoring and drift use the version the training
+    part registered in ``work``, so after one full run either can be measured again alone
+    (``python -m benchmarks.ml_bench run <work> score``), e.g. after a change to scoring,
+    without the long training part."""
+    from lakeops import services
+
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise SystemExit(f"unknown part(s) {', '.join(sorted(unknown))}; parts are "
+                         f"{', '.join(PARTS)}")
     work.mkdir(parents=True, exist_ok=True)
     _in_child("prepare", str(work))
     port = _free_port()
     settings = _settings(work, port)
     busy = _others_running()
+    results: list[dict] = []
     services.up(settings, services=["mlflow"], timeout=120)
     try:
         w, p = str(work), str(port)
-        task = measure("train.train (the task)", MOD, "train-task", w, p)
-        done = json.loads((work / "train-result.json").read_text())
-        floor = measure("fit, in-process (floor)", MOD, "train-floor", w,
-                        json.dumps(done["params"]))
-        searched = measure("search + refit, in-process", MOD, "train-search", w)
-        busy |= _others_running()
-        train.mlflow_client(settings).set_registered_model_alias(MODEL, "champion",
-                                                                 done["version"])
-        s_floor = measure("predict_proba (floor)", MOD, "score-floor", w, p)
-        s_task = measure("score.score (the task)", MOD, "score-task", w, p)
-        busy |= _others_running()
-        _in_child("drift-prepare", w, p)
+        if "train" in parts:
+            results.append(_bench_train(work, w, p, settings, busy))
+        if "score" in parts:
+            results.append(_bench_score(work, w, p, settings, busy))
+        if "drift" in parts:
+            _in_child("drift-prepare", w, p)
     finally:
         services.down(settings)
-    drift: list[Measurement] = []
-    for sample in (0, DRIFT_SAMPLE):
-        label = "full" if not sample else f"{sample // 1000}k sample"
-        drift.append(measure(f"numpy/scipy, {label}", MOD, "drift-floor", w, str(sample)))
-        drift.append(measure(f"Evidently compare, {label}", MOD, "drift-evidently", w,
-                             str(sample)))
+    if "drift" in parts:
+        results.append(_bench_drift(work, w, busy))
+    return results
+
+
+def _others(busy: set[str]) -> str:
+    return ", ".join(sorted(busy)) + " (seen at the start and between the parts)"
+
+
+def _bench_train(work: Path, w: str, p: str, settings: Any, busy: set[str]) -> dict:
+    from lakeops.ml import train
+
+    task = measure("train.train (the task)", MOD, "train-task", w, p)
+    done = _trained(work)
+    floor = measure("fit, in-process (floor)", MOD, "train-floor", w,
+                    json.dumps(done["params"]))
+    searched = measure("search + refit, in-process", MOD, "train-search", w)
     busy |= _others_running()
     fits = train.SEARCH_SPACE[: settings.ml_search_size]
     n_fits = len(fits) * settings.ml_cv_folds + 1
-    others = ", ".join(sorted(busy)) + " (seen at the start and between the parts)"
-    results = [report(
+    return report(
         f"ml_train {MODEL}, {task.rows:,} training rows ({TRAIN_STUDENTS:,} students x "
         f"{WEEKS} weeks, 1/8 of OULAD)", [floor, searched, task], floor.name,
         {"task / one fit (target <= 1.3)": f"{task.seconds / floor.seconds:.2f}",
@@ -495,8 +524,18 @@ def main(work: Path) -> list[dict]:
              f"{task.seconds / searched.seconds:.2f}",
          "chosen params": json.dumps(done["params"]),
          "holdout roc_auc": f"{done['metrics']['roc_auc']:.4f}",
-         "other test runs on the machine": others})]
-    results.append(report(
+         "other test runs on the machine": _others(busy)})
+
+
+def _bench_score(work: Path, w: str, p: str, settings: Any, busy: set[str]) -> dict:
+    from lakeops.ml import train
+
+    train.mlflow_client(settings).set_registered_model_alias(MODEL, "champion",
+                                                             _trained(work)["version"])
+    s_floor = measure("predict_proba (floor)", MOD, "score-floor", w, p)
+    s_task = measure("score.score (the task)", MOD, "score-task", w, p)
+    busy |= _others_running()
+    return report(
         f"ml_score {MODEL}, {s_task.rows:,} rows, one interval", [s_floor, s_task],
         s_floor.name,
         {"score.score rows/s (target >= 1M)": f"{s_task.rows_per_s:,.0f}",
@@ -505,9 +544,19 @@ def main(work: Path) -> list[dict]:
          "peak MB score.score / predict_proba":
              f"{s_task.peak_rss_mb:,.0f} / {s_floor.peak_rss_mb:,.0f}",
          "same rows": str(s_task.rows == s_floor.rows == SIZES["scoring"]),
-         "other test runs on the machine": others}))
+         "other test runs on the machine": _others(busy)})
+
+
+def _bench_drift(work: Path, w: str, busy: set[str]) -> dict:
+    drift: list[Measurement] = []
+    for sample in (0, DRIFT_SAMPLE):
+        label = "full" if not sample else f"{sample // 1000}k sample"
+        drift.append(measure(f"numpy/scipy, {label}", MOD, "drift-floor", w, str(sample)))
+        drift.append(measure(f"Evidently compare, {label}", MOD, "drift-evidently", w,
+                             str(sample)))
+    busy |= _others_running()
     full_floor, full_ev, smp_floor, smp_ev = drift
-    results.append(report(
+    return report(
         f"ml_drift {MODEL}, {full_ev.rows:,} current rows vs the training reference",
         drift, full_floor.name,
         {"Evidently / numpy-scipy time, full": f"{full_ev.seconds / full_floor.seconds:.1f}",
@@ -517,8 +566,7 @@ def main(work: Path) -> list[dict]:
              f"{full_ev.peak_rss_mb:,.0f} / {smp_ev.peak_rss_mb:,.0f}",
          "same statistics, full": _same_scores(work, 0),
          "same statistics, sample": _same_scores(work, DRIFT_SAMPLE),
-         "other test runs on the machine": others}))
-    return results
+         "other test runs on the machine": _others(busy)})
 
 
 if __name__ == "__main__":

@@ -148,6 +148,9 @@ class Settings(BaseSettings):
     ml_max_fairness_gap: float = Field(default=0.2, ge=0)
     ml_fairness_metric: str = "recall"
     ml_min_slice_rows: int = Field(default=50, ge=1)
+    # the gap fails only when its lower one-sided confidence bound is over the bound
+    # (proportion metrics; 0 = judge the raw gap)
+    ml_fairness_confidence: float = Field(default=0.95, ge=0, lt=1)
     ml_direction_tolerance: float = Field(default=1e-6, ge=0)
     # rollback: the champion goes back when its realised metric on a window falls more than
     # this under the previous champion's on the same window

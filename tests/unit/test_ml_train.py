@@ -195,6 +195,28 @@ def test_fairness_gap_over_groups_large_enough() -> None:
     assert absent["status"] == "absent" and absent["passed"]
 
 
+def test_a_fairness_gap_within_sampling_noise_passes_a_larger_one_fails() -> None:
+    """Recall 1.0 vs 0.5 over 20 positives per group: the lower 95 % bound of the gap is
+    0.5 - 1.645 * sqrt(0.25 / 20) = 0.316, within a 0.4 bound; the same recalls over ten
+    times the rows are not noise and fail it."""
+    def judge(repeat: int, confidence: float) -> dict:
+        rows = pd.DataFrame({"city": ["A"] * 40 * repeat + ["B"] * 40 * repeat})
+        y = np.array([1, 0] * 40 * repeat)
+        hit_b = np.tile(np.where(np.arange(40) % 4 == 0, 0.9, 0.1), repeat)
+        proba = np.concatenate([np.where(y[:40 * repeat] == 1, 0.9, 0.1), hit_b])
+        [result] = evaluate.fairness_gaps(BIZ, rows, y, proba, metric="recall",
+                                          threshold=0.5, max_gap=0.4, min_rows=20,
+                                          confidence=confidence)
+        return result
+
+    strict, noisy, large = judge(1, 0.0), judge(1, 0.95), judge(10, 0.95)
+    assert strict["gap"] == noisy["gap"] == pytest.approx(0.5)
+    assert not strict["passed"]
+    assert noisy["passed"] and noisy["gap_lower_bound"] == pytest.approx(0.316, abs=1e-3)
+    assert not large["passed"] and large["gap_lower_bound"] > 0.4
+    assert "beyond sampling noise" in large["reason"]
+
+
 def test_verdict_collects_the_reasons_of_failed_checks() -> None:
     assert gate.verdict([{"check": "metric", "passed": True}]) == (gate.PROMOTED, [])
     decision, reasons = gate.verdict([
@@ -233,6 +255,27 @@ def test_decisions_are_replaced_per_interval_version_and_action(settings: Settin
     assert sorted(mine["version"]) == ["2", "3"]
     assert mine.set_index("version").loc["2", "decision"] == gate.PROMOTED
     assert len(data.read_decisions(lake)) == 3
+
+
+def test_a_first_decision_with_nulls_reads_with_the_others_as_one_table(
+        settings: Settings) -> None:
+    """The first model's rejection has no champion before or after: its file still types
+    those columns, so the decisions folder scans as one table (as the SQL endpoint and a
+    user's DuckDB read it), not "cannot cast VARCHAR to NULL"."""
+    import duckdb
+
+    lake = Lake.from_settings(settings)
+    data.write_decision(lake, gate._row("customer_churn", "1", "gate", gate.REJECTED,
+                                        before=None, after=None, interval="2024-10-01",
+                                        dag_run=None, reasons=["gap"]))
+    data.write_decision(lake, gate._row("student_at_risk", "1", "gate", gate.PROMOTED,
+                                        before=None, after="1", interval="2024-10-01",
+                                        dag_run="r", reasons=[], value=0.8,
+                                        holdout_version="1"))
+    folder = lake.local_path("monitoring/model_decisions")
+    rows = duckdb.sql(f"SELECT model, champion_after, value FROM read_parquet("
+                      f"'{folder}/**/*.parquet') ORDER BY model").fetchall()
+    assert rows == [("customer_churn", None, None), ("student_at_risk", "1", 0.8)]
 
 
 def test_frozen_data_paths_are_per_version() -> None:

@@ -12,7 +12,8 @@ b. the behavioural checks pass: invariance to ``spec.id_column``, engagement nev
    the predicted class's probability, recall >= ``ml_min_critical_recall`` on each
    ``spec.critical_slices`` slice (slices with too few positives are reported, not failed);
 c. per ``spec.sensitive`` column, ``ml_fairness_metric`` differs by at most
-   ``ml_max_fairness_gap`` across groups of at least ``ml_min_slice_rows`` rows.
+   ``ml_max_fairness_gap`` across groups of at least ``ml_min_slice_rows`` rows, beyond
+   sampling noise at ``ml_fairness_confidence`` (0: the raw gap).
 
 :func:`rollback_if_worse` moves ``champion`` back to the previous champion when the current
 one's realised metric on a window falls under the previous one's on the same window.
@@ -84,7 +85,8 @@ def behavioural_checks(predict: evaluate.Predict, spec: ModelSpec, rows: pd.Data
         *evaluate.fairness_gaps(spec, rows, y, proba, metric=settings.ml_fairness_metric,
                                 threshold=settings.ml_threshold,
                                 max_gap=settings.ml_max_fairness_gap,
-                                min_rows=settings.ml_min_slice_rows),
+                                min_rows=settings.ml_min_slice_rows,
+                                confidence=settings.ml_fairness_confidence),
     ]
 
 

@@ -22,19 +22,24 @@ Which rows an interval scores (:func:`scoring_rows`), read from the features mar
 Every prediction row holds the row's keys, ``probability`` (of the predicted class: at
 risk, churned), ``predicted_label`` (1 when ``probability >= threshold``), ``threshold``
 (0.5, or the version's ``threshold`` tag), ``model_version``, ``run_id`` and ``interval``.
-Scoring the interval again replaces the partition, so re-runs never duplicate rows.
+Scoring the interval again replaces the partition, so re-runs never duplicate rows. The
+rows stream from the mart's Parquet files in batches of :data:`SCORE_BATCH` and the
+partition is written batch by batch to a staged file published in one step, so an
+interval of any size scores in the memory of one batch.
 Nothing heavy (pandas, MLflow, scikit-learn) is imported until a function runs.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from lakeops import datasets
 from lakeops.lake import DATA_FILE, Lake, partition_dir, table_path
-from lakeops.ml.data import read_mart
+from lakeops.ml.data import read_mart, read_mart_batches
 from lakeops.ml.specs import ModelSpec, matrix, spec, target
 from lakeops.settings import Settings
 
@@ -139,23 +144,59 @@ def _education_prediction_days(lake: Lake, interval: str) -> pd.DataFrame:
 
 def scoring_rows(model_spec: ModelSpec, interval: str, lake: Lake) -> pd.DataFrame:
     """The features-mart rows the interval scores (see the module docstring): only their
-    keys, features and label are read, and only the rows of the interval's as-of days."""
+    keys, features and label are read, and only the rows of the interval's as-of days.
+    Whole, for consumers that need them at once (drift); scoring streams them
+    (:func:`scoring_batches`), and both select rows by the same code."""
+    import pandas as pd
+
+    return pd.concat(scoring_batches(model_spec, interval, lake), ignore_index=True)
+
+
+def scoring_batches(model_spec: ModelSpec, interval: str, lake: Lake, *,
+                    batch_size: int | None = None) -> Iterator[pd.DataFrame]:
+    """:func:`scoring_rows` in order, at most ``batch_size`` rows at a time, so scoring
+    holds one batch in memory and not the whole interval. Always at
+    least one frame (an empty one when nothing matches). The interval's as-of days are
+    looked up now, so a missing feature partition fails before any model is loaded.
+    ``batch_size`` defaults to :data:`SCORE_BATCH` as it is when called."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    batch_size = batch_size or SCORE_BATCH
     columns = list(dict.fromkeys([*model_spec.keys, *model_spec.features, model_spec.label]))
     if model_spec.source == "business":
         day = pa.scalar(date.fromisoformat(interval), pa.date32())
-        return read_mart(lake, model_spec.features_mart, columns=columns,
-                         where=pc.field(model_spec.time_column) == day)
+        return read_mart_batches(lake, model_spec.features_mart, batch_size=batch_size,
+                                 columns=columns,
+                                 where=pc.field(model_spec.time_column) == day)
     days = _education_prediction_days(lake, interval)
     wanted = pa.array(sorted({int(d) for d in days["prediction_day"]}), pa.int64())
-    rows = read_mart(lake, model_spec.features_mart, columns=columns,
-                     where=pc.field("prediction_day").cast(pa.int64()).isin(wanted))
+    batches = read_mart_batches(lake, model_spec.features_mart, batch_size=batch_size,
+                                columns=columns,
+                                where=pc.field("prediction_day").cast(pa.int64()).isin(wanted))
+    return _of_presentation_days(batches, days)
+
+
+def _of_presentation_days(batches: Iterator[pd.DataFrame], days: pd.DataFrame
+                          ) -> Iterator[pd.DataFrame]:
+    """The rows of each batch whose (presentation, prediction day) the feature partition
+    names. An inner merge keeps the left order, so batch by batch equals the whole frame
+    merged at once; batches left empty are skipped (an empty first frame would give the
+    writer null-typed columns), except that one empty frame comes when nothing matches."""
     keys = ["code_module", "code_presentation", "prediction_day"]
-    for key in keys:
-        days[key] = days[key].astype(rows[key].dtype)
-    return rows.merge(days, on=keys, how="inner").reset_index(drop=True)
+    empty: pd.DataFrame | None = None
+    yielded = False
+    for rows in batches:
+        for key in keys:
+            days[key] = days[key].astype(rows[key].dtype)
+        kept = rows.merge(days, on=keys, how="inner").reset_index(drop=True)
+        if len(kept):
+            yielded = True
+            yield kept
+        elif empty is None:
+            empty = kept
+    if not yielded and empty is not None:
+        yield empty
 
 
 # -- scoring ---------------------------------------------------------------------------------
@@ -183,28 +224,74 @@ def score_frame(model_spec: ModelSpec, rows: pd.DataFrame, model: Any, version: 
     return out.reset_index(drop=True)
 
 
+class _StreamedPartition:
+    """One partition file written batch by batch: a Parquet writer on a staged local file
+    (:meth:`Lake.staged_file`) that appears at ``<zone>/<dataset>/dt=<interval>/part-0.parquet``
+    in one step when the enclosing stack closes without error, replacing the previous file
+    as :meth:`Lake.write_partition` does; on error nothing is published."""
+
+    def __init__(self, lake: Lake, ds: datasets.Dataset, interval: str,
+                 stack: contextlib.ExitStack) -> None:
+        self.path = table_path(ds.zone, ds.dataset, partition_dir(interval), DATA_FILE)
+        self._local = stack.enter_context(lake.staged_file(self.path))
+        self._stack = stack
+        self._writer: Any = None
+        self.rows = 0
+
+    def write(self, frame: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self._writer is None:
+            # the first batch's types are the file's, as a whole frame's would have been
+            self._writer = pq.ParquetWriter(str(self._local), table.schema)
+            self._stack.callback(self._writer.close)  # closed before the file is published
+        elif not table.schema.equals(self._writer.schema, check_metadata=False):
+            # a batch whose pandas types differ (a column null throughout it)
+            table = table.cast(self._writer.schema)
+        self._writer.write_table(table)
+        self.rows += table.num_rows
+
+
 def score(model: str, interval: str, settings: Settings, *,
           tracking_uri: str | None = None) -> dict[str, Any]:
     """Score the interval's feature rows with ``models:/<model>@champion`` and replace
     ``predictions/<model>/dt=<interval>/part-0.parquet``. ``tracking_uri`` defaults to
-    ``settings.mlflow_url``."""
-    import pyarrow as pa
+    ``settings.mlflow_url``.
 
+    The rows stream through in batches of :data:`SCORE_BATCH` (read, matrix, predict,
+    append to the staged file), so memory stays that of a batch whatever the interval's
+    size; the previous champion, if any, shadow-scores the same batches in the same pass
+    (:data:`datasets.SHADOW_PREDICTIONS`), so the mart is read once."""
     model_spec = spec(model)
     lake = Lake.from_settings(settings)
     version = champion(model, settings, tracking_uri=tracking_uri)
-    rows = scoring_rows(model_spec, interval, lake)
+    batches = scoring_batches(model_spec, interval, lake)
     loaded = load_model(version, settings, tracking_uri=tracking_uri)
-    predictions = score_frame(model_spec, rows, loaded, version, interval)
-    ds = datasets.PREDICTIONS[model]
-    path = lake.write_partition(ds.zone, ds.dataset, interval,
-                                pa.Table.from_pandas(predictions, preserve_index=False))
-    shadow = _score_shadow(model_spec, rows, version, interval, lake, settings, tracking_uri)
+    previous = previous_version(model, version, settings, tracking_uri=tracking_uri)
+    shadow_model = (load_model(previous, settings, tracking_uri=tracking_uri)
+                    if previous is not None else None)
+    positives = 0
+    with contextlib.ExitStack() as stack:
+        # entered first, published last: the champion's file is replaced before its shadow
+        shadow = (_StreamedPartition(lake, datasets.SHADOW_PREDICTIONS[model], interval, stack)
+                  if previous is not None else None)
+        out = _StreamedPartition(lake, datasets.PREDICTIONS[model], interval, stack)
+        for rows in batches:
+            predictions = score_frame(model_spec, rows, loaded, version, interval)
+            positives += int(predictions[PREDICTED].sum())
+            out.write(predictions)
+            if shadow is not None and previous is not None:
+                shadow.write(score_frame(model_spec, rows, shadow_model, previous, interval))
+    if previous is None:  # no predecessor: no shadow scores for this interval
+        ds = datasets.SHADOW_PREDICTIONS[model]
+        for f in lake.ls(table_path(ds.zone, ds.dataset, partition_dir(interval))):
+            lake.delete(f.path)
     return {"model": model, "interval": interval, "version": version.version,
             "run_id": version.run_id, "threshold": version.threshold,
-            "rows": len(predictions),
-            "predicted_positive": int(predictions[PREDICTED].sum()) if len(predictions) else 0,
-            "path": path, "shadow_version": shadow}
+            "rows": out.rows, "predicted_positive": positives, "path": out.path,
+            "shadow_version": previous.version if previous is not None else None}
 
 
 def previous_version(model: str, current: Champion, settings: Settings, *,
@@ -222,28 +309,6 @@ def previous_version(model: str, current: Champion, settings: Settings, *,
     tag = (mv.tags or {}).get("threshold")
     return Champion(model, str(mv.version), str(mv.run_id or ""),
                     float(tag) if tag else DEFAULT_THRESHOLD)
-
-
-def _score_shadow(model_spec: ModelSpec, rows: pd.DataFrame, current: Champion,
-                  interval: str, lake: Lake, settings: Settings,
-                  tracking_uri: str | None) -> str | None:
-    """Score the same rows with the previous champion into
-    ``monitoring/shadow_predictions/<model>/dt=<interval>/`` (replaced; removed when there
-    is no previous champion), so realised quality compares both on the same window."""
-    import pyarrow as pa
-
-    ds = datasets.SHADOW_PREDICTIONS[model_spec.name]
-    previous = previous_version(model_spec.name, current, settings, tracking_uri=tracking_uri)
-    if previous is None:
-        folder = table_path(ds.zone, ds.dataset, partition_dir(interval))
-        for f in lake.ls(folder):
-            lake.delete(f.path)
-        return None
-    loaded = load_model(previous, settings, tracking_uri=tracking_uri)
-    frame = score_frame(model_spec, rows, loaded, previous, interval)
-    lake.write_partition(ds.zone, ds.dataset, interval,
-                         pa.Table.from_pandas(frame, preserve_index=False))
-    return previous.version
 
 
 def review_champion(model: str, interval: str, settings: Settings, *,
