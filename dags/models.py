@@ -166,9 +166,16 @@ def _score_dag(s: ModelSpec) -> DAG:
             except score.NoChampionError as exc:  # not a failure: the gate promotes one
                 raise AirflowSkipException(str(exc)) from None
             days = [named] if named else runs.to_score(s.name, settings)
-            if not days:
-                raise AirflowSkipException("every recent interval with features is scored")
-            return _json_safe([score.score(s.name, day, settings) for day in days])
+            scored, waiting = [], []
+            for day in days:
+                try:
+                    scored.append(score.score(s.name, day, settings))
+                except score.NothingToScore as exc:  # dbt's next build brings its rows
+                    waiting.append(str(exc))
+            if not scored:
+                raise AirflowSkipException("; ".join(waiting) or
+                                           "every recent interval with features is scored")
+            return _json_safe(scored)
 
         run()
     return dag

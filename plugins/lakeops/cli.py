@@ -164,21 +164,27 @@ def validate(
 
 @app.command()
 def demo(
-    days: Annotated[int, typer.Option(min=1, help="days of deliveries per source")] = 3,
+    days: Annotated[int, typer.Option(
+        min=1, help="daily intervals per source, the first a historical load")] = 1,
+    history_days: Annotated[int, typer.Option(
+        min=0, help="days of history the first interval's delivery carries")] = 42,
     scale: float = 0.01,
     timeout: Annotated[float, typer.Option(help="seconds to wait for the DAG runs")] = 1800,
 ) -> None:
-    """Start the platform, deliver a few days of both sources and let Airflow's scheduler
-    backfill the ingest DAGs over them; the publications start the Spark feature DAGs and
-    those start dbt. Then print what landed and the marts' row counts."""
+    """Start the platform, onboard both sources with a historical load (the newest
+    complete day's delivery carries the days before it; --days N adds daily deliveries
+    after it) and let Airflow's scheduler backfill the ingest DAGs over them; the
+    publications start the Spark feature DAGs, those start dbt, the marts start the model
+    DAGs. Then print what landed, the marts' row counts and the models."""
     from lakeops import demo as demo_mod
 
     settings = get_settings()
     end = date.today() - timedelta(days=1)  # the newest complete daily interval
     start = end - timedelta(days=days - 1)
-    typer.echo(f"delivering {start} .. {end} for education and business (scale {scale})")
+    typer.echo(f"delivering {start} (with {history_days} days of history) .. {end} for "
+               f"education and business (scale {scale})")
     report = demo_mod.run_demo(settings, start, days, scale=scale, timeout=timeout,
-                               echo=typer.echo)
+                               echo=typer.echo, history_days=history_days)
     typer.echo(report)
     _print_access(settings)
 

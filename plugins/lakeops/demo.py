@@ -403,7 +403,7 @@ class Stopwatch:
 
 def run_demo(settings: Settings, start: date, days: int, *, scale: float = 0.01,
              timeout: float = 1800, echo: Callable[[str], Any] = print,
-             timings: Path = TIMINGS) -> str:
+             timings: Path = TIMINGS, history_days: int = HISTORY_DAYS) -> str:
     from lakeops import services
     from lakeops.generate import generate
 
@@ -415,7 +415,7 @@ def run_demo(settings: Settings, start: date, days: int, *, scale: float = 0.01,
         landing = Lake.landing(settings)
         for source in TABLES:
             generate(landing, source, start, days, scale=scale, seed=42, bad_records=0.002,
-                     history_days=HISTORY_DAYS)
+                     history_days=history_days)
     since = datetime.now(UTC)
     deadline = time.monotonic() + timeout
     with watch.stage("ingest, validate, publish (Airflow)"):

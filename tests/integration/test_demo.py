@@ -134,10 +134,15 @@ def test_both_models_are_champions_scoring_and_monitored(
                 f"GROUP BY interval ORDER BY interval").to_pylist()
             drift = client.table(f"SELECT interval FROM lakehouse.{spec.drift.name} "
                                  "ORDER BY interval").to_pylist()
-        assert [str(r["interval"])[:10] for r in scored] == recent, name
+        days = [str(r["interval"])[:10] for r in scored]
+        # the newest days are scored; a run before the last day's features may have
+        # scored the day before them too, never a day of the history's start
+        assert set(recent) <= set(days) <= set(FEATURE_DAYS[-len(recent) - 1:]), (name, days)
         assert all(r["n"] > 0 for r in scored)
-        assert {r["w"] for r in scored} <= {champion.version}, (name, scored)
-        assert [str(r["interval"])[:10] for r in drift] == recent, name
+        # scored by the champion of the day: this one or one it replaced later
+        champions = {str(v) for v in range(1, int(champion.version) + 1)}
+        assert {r["v"] for r in scored} | {r["w"] for r in scored} <= champions, scored
+        assert [str(r["interval"])[:10] for r in drift] == days, name
         with services.airflow_client(settings) as client:
             runs = DagRunApi(client).get_dag_runs(f"train_{name}").dag_runs
         assert {r.state.value for r in runs} == {"success"}, name

@@ -267,6 +267,8 @@ def test_train_registers_and_promotes_the_first_version(platform: Settings) -> N
     assert row["decision"] == "promoted", row["reasons"]
     assert (row["champion_before"], row["champion_after"]) == (None, "1")
     assert row["interval"] == D and str(row["dag_run"]).startswith("manual__")
+    run_id = [r for r in runs_of(platform, TRAIN) if r["run_type"] == "manual"][0]["dag_run_id"]
+    assert task_states(platform, TRAIN, run_id)["new_champion"] == "success"
 
 
 def test_train_on_shuffled_labels_registers_a_challenger_the_gate_rejects(
@@ -280,6 +282,9 @@ def test_train_on_shuffled_labels_registers_a_challenger_the_gate_rejects(
     assert row["decision"] == "rejected"
     assert "does not beat champion v1" in row["reasons"], row["reasons"]
     assert (row["champion_before"], row["champion_after"]) == ("1", "1")
+    manual = [r for r in runs_of(platform, TRAIN) if r["run_type"] == "manual"]
+    newest = max(manual, key=lambda r: r["run_after"])["dag_run_id"]
+    assert task_states(platform, TRAIN, newest)["new_champion"] == "skipped"  # no rescoring
 
 
 def test_score_predicts_the_intervals_feature_rows_with_the_champion(
@@ -312,7 +317,7 @@ def test_monitor_raises_no_alert_for_an_undrifted_interval(platform: Settings) -
     done = run_dag(platform, MONITOR, D)
     states = task_states(platform, MONITOR, done["dag_run_id"])
     assert states == {"monitor": "success", "drift_alert": "skipped",
-                      "review_champion": "success"}, states
+                      "review_champion": "success", "new_champion": "skipped"}, states
     row = drift_row(platform, D)
     assert not row["alert"], row
     assert row["model_version"] == "1" and row["rows"] == 300
@@ -327,7 +332,7 @@ def test_drift_alert_schedules_retraining_by_itself(platform: Settings) -> None:
     done = run_dag(platform, MONITOR, D2)
     states = task_states(platform, MONITOR, done["dag_run_id"])
     assert states == {"monitor": "success", "drift_alert": "success",
-                      "review_champion": "success"}, states
+                      "review_champion": "success", "new_champion": "skipped"}, states
     row = drift_row(platform, D2)
     assert row["alert"], row
     assert max(row["drift_share"], row["psi_drift_share"]) >= row["drift_share_threshold"]

@@ -32,6 +32,7 @@ Nothing heavy (pandas, MLflow, scikit-learn) is imported until a function runs.
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -55,6 +56,11 @@ SCORE_BATCH = 250_000  # rows per predict_proba call
 
 class NoChampionError(LookupError):
     """The registered model has no version with the ``champion`` alias (yet)."""
+
+
+class NothingToScore(LookupError):
+    """The features mart holds no row of the interval (yet): its feature partition was
+    written after dbt's last build. Nothing is written; the next build's run scores it."""
 
 
 @dataclass(frozen=True)
@@ -267,7 +273,13 @@ def score(model: str, interval: str, settings: Settings, *,
     model_spec = spec(model)
     lake = Lake.from_settings(settings)
     version = champion(model, settings, tracking_uri=tracking_uri)
-    batches = scoring_batches(model_spec, interval, lake)
+    batches = iter(scoring_batches(model_spec, interval, lake))
+    first = next(batches)  # an empty first frame: the interval has no row at all
+    if first.empty:
+        raise NothingToScore(
+            f"{model} {interval}: {model_spec.features_mart} has no row of this interval "
+            "yet (its features were written after dbt's last build); nothing is written")
+    batches = itertools.chain([first], batches)
     loaded = load_model(version, settings, tracking_uri=tracking_uri)
     previous = previous_version(model, version, settings, tracking_uri=tracking_uri)
     shadow_model = (load_model(previous, settings, tracking_uri=tracking_uri)
