@@ -83,6 +83,7 @@ class Settings(BaseSettings):
 
     airflow_parallelism: int = 4
     airflow_admin_user: str = "admin"
+    superset_admin_user: str = "admin"
     # how long the ingest sensor waits for a day's delivery before failing the run
     delivery_timeout_s: int = 6 * 3600
     delivery_poke_s: int = 60
@@ -221,6 +222,10 @@ class Settings(BaseSettings):
         return self.home / "mlflow"
 
     @property
+    def superset_home(self) -> Path:
+        return self.home / "superset"
+
+    @property
     def run_dir(self) -> Path:
         return self.home / "run"
 
@@ -274,6 +279,10 @@ class Settings(BaseSettings):
     @property
     def evidently_url(self) -> str:
         return self.url(self.evidently_port)
+
+    @property
+    def superset_url(self) -> str:
+        return self.url(self.superset_port)
 
 
 def get_settings(**overrides: object) -> Settings:

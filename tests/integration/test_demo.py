@@ -55,7 +55,7 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, st
     settings = Settings(
         home=tmp_path_factory.mktemp("demo"), airflow_port=free_port(),
         mlflow_port=free_port(), docs_port=free_port(), flight_port=free_port(),
-        evidently_port=free_port(), airflow_parallelism=3,
+        evidently_port=free_port(), superset_port=free_port(), airflow_parallelism=3,
     )
     lines: list[str] = []
     stop = threading.Event()

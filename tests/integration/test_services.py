@@ -67,6 +67,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, 
         mlflow_port=_free_port(),
         docs_port=_free_port(),
         flight_port=_free_port(),
+        evidently_port=_free_port(),
+        superset_port=_free_port(),
         airflow_parallelism=2,
     )
     started = time.monotonic()
@@ -117,6 +119,29 @@ def test_an_expired_token_is_renewed(stack: tuple[Settings, list]) -> None:
     with services.airflow_client(settings) as client:
         client.configuration.access_token = "not-a-token"
         assert DAGApi(client).get_dags(limit=1).total_entries >= 0
+
+
+def test_superset_login_with_the_generated_password(stack: tuple[Settings, list]) -> None:
+    """Superset runs under gunicorn from its own environment, its metadata DB in the
+    state folder, an admin account with the generated password (never in a file of the
+    repo), and its API answers a logged-in user."""
+    settings, _ = stack
+    password = (settings.secrets_dir / "superset-admin-password").read_text().strip()
+    login = f"{settings.superset_url}/api/v1/security/login"
+    body = {"username": settings.superset_admin_user, "provider": "db"}
+
+    ok = httpx.post(login, json={**body, "password": password}, timeout=30)
+    wrong = httpx.post(login, json={**body, "password": password + "x"}, timeout=30)
+
+    assert ok.status_code == 200 and ok.json()["access_token"]
+    assert wrong.status_code == 401
+    me = httpx.get(f"{settings.superset_url}/api/v1/me/", timeout=30,
+                   headers={"Authorization": f"Bearer {ok.json()['access_token']}"})
+    assert me.status_code == 200 and me.json()["result"]["username"] == "admin"
+    assert (settings.superset_home / "superset.db").exists()
+    (superset,) = [s for s in services.status(settings) if s.name == "superset"]
+    assert "gunicorn" in " ".join(psutil.Process(superset.pid).cmdline())
+    assert password not in (settings.run_dir / "supervisord.conf").read_text()
 
 
 def test_airflow_ui_links_come_from_the_entries(stack: tuple[Settings, list]) -> None:

@@ -144,6 +144,23 @@ def _warm_scheduler(s: Settings) -> list[str]:
     return [PY, "-m", "lakeops.warm_scheduler", "scheduler", "--skip-serve-logs"]
 
 
+def _superset(s: Settings) -> list[str]:
+    """Prepares Superset's metadata DB, then execs gunicorn (lakeops.services.superset)."""
+    return [PY, "-m", "lakeops.services.superset"]
+
+
+def _superset_env(s: Settings) -> dict[str, str]:
+    from lakeops.services.superset import superset_env
+
+    return superset_env(s)
+
+
+def _superset_login(s: Settings) -> str:
+    from lakeops.services.superset import superset_admin_password
+
+    return f"user {s.superset_admin_user}  password {superset_admin_password(s)}"
+
+
 def _flight_login(s: Settings) -> str:
     """Every endpoint user with its password (the first is the one clients use)."""
     from lakeops.query import grants
@@ -181,6 +198,12 @@ SERVICES: tuple[Service, ...] = (
     Service(
         "evidently", _evidently, port_setting="evidently_port", health=Http("/api/version"),
         title="Evidently UI", links=(Link("Evidently UI", "/"),), prepare=_prepare_evidently,
+    ),
+    # dashboards over the SQL endpoint; its own environment (SQLAlchemy < 2)
+    Service(
+        "superset", _superset, _superset_env, port_setting="superset_port",
+        health=Http("/health"), title="Superset", login=_superset_login,
+        links=(Link("Superset", "/"),), stop_wait_s=20,
     ),
     Service(
         "airflow-api-server", _airflow("api-server"), airflow_env,

@@ -1,0 +1,36 @@
+"""Superset's configuration for lakeops (``SUPERSET_CONFIG_PATH`` points here).
+
+Everything that differs per machine comes from the environment ``lakeops up`` gives the
+service (``lakeops.services.superset.superset_env``): the state folder, the generated
+secret key. Nothing secret is in this file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_HOME = Path(os.environ["LAKEOPS_SUPERSET_HOME"])
+
+# signs session cookies and encrypts stored database passwords: generated per state folder
+SECRET_KEY = os.environ["SUPERSET_SECRET_KEY"]
+# the metadata database lives in the state folder, beside Airflow's and MLflow's
+SQLALCHEMY_DATABASE_URI = f"sqlite:///{_HOME / 'superset.db'}"
+DATA_DIR = str(_HOME)
+
+# one machine, loopback only: an in-process cache, no Celery workers for async queries
+CACHE_CONFIG = {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 300}
+DATA_CACHE_CONFIG = {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 600}
+FILTER_STATE_CACHE_CONFIG = {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 3600}
+EXPLORE_FORM_DATA_CACHE_CONFIG = FILTER_STATE_CACHE_CONFIG
+RATELIMIT_STORAGE_URI = "memory://"
+
+FEATURE_FLAGS = {
+    "DASHBOARD_NATIVE_FILTERS": True,
+    "ENABLE_TEMPLATE_PROCESSING": False,
+}
+# no telemetry and no calls to third parties from a machine that talks to nobody
+SCARF_ANALYTICS = False
+TALISMAN_ENABLED = False
+SUPERSET_WEBSERVER_TIMEOUT = 120
+ROW_LIMIT = 50_000
