@@ -402,6 +402,37 @@ def monitor(
         raise typer.Exit(3)
 
 
+dashboards_app = typer.Typer(help="Superset dashboards as code (superset/assets/).",
+                             no_args_is_help=True)
+app.add_typer(dashboards_app, name="dashboards")
+
+
+@dashboards_app.command("publish")
+def dashboards_publish(
+    force: Annotated[bool, typer.Option(help="import even if unchanged")] = False,
+) -> None:
+    """Import superset/assets/ into the running Superset (overwrite; the database points
+    at this profile's SQL endpoint, its password filled in at import)."""
+    from lakeops import dashboards
+
+    result = dashboards.publish(get_settings(), force=force)
+    if result["published"]:
+        typer.echo(f"published {len(result['files'])} asset files "
+                   f"(bundle {result['digest'][:12]})")
+    else:
+        typer.echo(f"not published: {result['reason']} (bundle {result['digest'][:12]})")
+
+
+@dashboards_app.command("export")
+def dashboards_export() -> None:
+    """Write the running Superset's dashboards, charts, datasets and databases back into
+    superset/assets/ (ids and hosts stripped), to review and commit."""
+    from lakeops import dashboards
+
+    for name in dashboards.export(get_settings()):
+        typer.echo(f"wrote superset/assets/{name}")
+
+
 def main() -> None:
     app()
 

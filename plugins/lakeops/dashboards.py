@@ -1,0 +1,182 @@
+"""Dashboards as code: ``superset/assets/`` is an unzipped Superset asset bundle
+(databases, datasets, charts, dashboards, each by a stable UUID) that
+``lakeops dashboards publish`` imports and ``lakeops dashboards export`` writes back.
+
+Superset's own import/export API does the work (``POST /api/v1/assets/import/`` with
+``overwrite``, ``GET /api/v1/assets/export/``): the same bundle format its UI exports, so
+a change made in the UI is exported, reviewed and committed like any other file. What is
+hand-written here is only what the API leaves to its caller:
+
+* the bundle's database points at the SQL endpoint of *this* profile: its
+  ``sqlalchemy_uri`` host and port are rewritten from the settings at publish time, and
+  the password (generated per state folder, never in a file) is passed as the import's
+  ``passwords`` field;
+* export strips what is machine-specific (the host and port, the export timestamp) so an
+  unchanged dashboard exports to unchanged files;
+* publishing is skipped when the bundle's digest equals the last published one (kept in
+  the state folder), so the DAG task that publishes after every marts refresh is cheap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from lakeops.settings import Settings, repo_root
+
+ASSETS = repo_root() / "superset" / "assets"
+ROOT = "lakeops_assets"  # the folder inside the zip Superset expects
+URI_HOST = re.compile(r"^(?P<scheme>[a-z+]+)://(?P<user>[^:@/]+)(?::[^@/]*)?@[^/:]+:\d+")
+PLACEHOLDER_HOST = "sql-endpoint"
+PLACEHOLDER_PORT = 32010
+STATE = "dashboards-published.json"
+
+
+class DashboardError(RuntimeError):
+    """Superset refused the bundle or could not be reached; its answer is in the message."""
+
+
+@contextmanager
+def superset_client(settings: Settings) -> Iterator[httpx.Client]:
+    """A client logged in to Superset as the admin, with the CSRF token its import needs."""
+    with httpx.Client(base_url=settings.superset_url, timeout=120) as client:
+        _login(client, settings)
+        yield client
+
+
+def _login(client: httpx.Client, settings: Settings) -> None:
+    from lakeops.services.superset import superset_admin_password
+
+    r = client.post("/api/v1/security/login", json={
+        "username": settings.superset_admin_user,
+        "password": superset_admin_password(settings), "provider": "db", "refresh": False})
+    if r.status_code != 200:
+        raise DashboardError(f"Superset login failed: HTTP {r.status_code} {r.text[:200]}")
+    client.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+    csrf = client.get("/api/v1/security/csrf_token/")
+    csrf.raise_for_status()
+    client.headers["X-CSRFToken"] = csrf.json()["result"]
+    client.headers["Referer"] = settings.superset_url
+
+
+def _files(src: Path) -> dict[str, bytes]:
+    return {p.relative_to(src).as_posix(): p.read_bytes()
+            for p in sorted(src.rglob("*")) if p.is_file() and p.suffix == ".yaml"}
+
+
+def _endpoint_uri(uri: str, settings: Settings) -> str:
+    """The bundle's ``dremio+flight://user@host:port/...`` pointed at this profile's SQL
+    endpoint (the password is passed separately)."""
+    host = settings.flight_host or settings.host
+    return URI_HOST.sub(lambda m: f"{m['scheme']}://{m['user']}:XXXXXXXXXX@{host}:"
+                                  f"{settings.flight_port}", uri, count=1)
+
+
+def bundle(settings: Settings, src: Path = ASSETS) -> tuple[bytes, dict[str, str]]:
+    """The zip Superset imports and the ``passwords`` field for its databases."""
+    from lakeops.query import grants
+
+    files = _files(src)
+    if "metadata.yaml" not in files:
+        raise DashboardError(f"{src} is not an asset bundle: no metadata.yaml")
+    passwords = {}
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            if name.startswith("databases/"):
+                db = yaml.safe_load(data)
+                db["sqlalchemy_uri"] = _endpoint_uri(db["sqlalchemy_uri"], settings)
+                data = yaml.safe_dump(db, sort_keys=False).encode()
+                passwords[name] = grants.password(settings, settings.flight_user)
+            zf.writestr(f"{ROOT}/{name}", data)
+    return buf.getvalue(), passwords
+
+
+def digest(src: Path = ASSETS) -> str:
+    h = hashlib.sha256()
+    for name, data in _files(src).items():
+        h.update(name.encode() + b"\0" + data + b"\0")
+    return h.hexdigest()
+
+
+def publish(settings: Settings, src: Path = ASSETS, *, force: bool = False) -> dict[str, Any]:
+    """Import the bundle with overwrite (publishing twice changes nothing); skipped when
+    this bundle was published to this Superset already, unless ``force``."""
+    state = settings.superset_home / STATE
+    current = digest(src)
+    if not force and state.exists() and json.loads(state.read_text()).get("digest") == current:
+        return {"published": False, "reason": "unchanged since the last publish",
+                "digest": current}
+    data, passwords = bundle(settings, src)
+    with superset_client(settings) as client:
+        r = client.post("/api/v1/assets/import/", files={
+            "bundle": ("lakeops_assets.zip", data, "application/zip")},
+            data={"passwords": json.dumps(passwords), "overwrite": "true"})
+    if r.status_code != 200:
+        raise DashboardError(f"Superset refused the bundle: HTTP {r.status_code} "
+                             f"{r.text[:2000]}")
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.write_text(json.dumps({"digest": current}) + "\n")
+    return {"published": True, "digest": current,
+            "files": sorted(n for n in _files(src) if n != "metadata.yaml")}
+
+
+def _scrub(name: str, data: bytes) -> bytes:
+    """What is machine-specific out of an exported file."""
+    doc = yaml.safe_load(data)
+    if name == "metadata.yaml":
+        doc.pop("timestamp", None)
+    if name.startswith("databases/") and "sqlalchemy_uri" in doc:
+        doc["sqlalchemy_uri"] = URI_HOST.sub(
+            lambda m: f"{m['scheme']}://{m['user']}@{PLACEHOLDER_HOST}:{PLACEHOLDER_PORT}",
+            doc["sqlalchemy_uri"], count=1)
+    return yaml.safe_dump(doc, sort_keys=False).encode()
+
+
+def _stable_name(name: str, data: bytes) -> str:
+    """A file name that does not depend on the exporting Superset's row ids (``_<id>``
+    suffixes): a dataset by its schema's last part and table, anything else by its name
+    without the id. Import goes by UUID, so names are for the reader of the repo."""
+    if name.startswith("datasets/"):
+        doc = yaml.safe_load(data)
+        folder = name.rsplit("/", 1)[0]
+        return f"{folder}/{str(doc['schema']).rsplit('.', 1)[-1]}.{doc['table_name']}.yaml"
+    return re.sub(r"_\d+\.yaml$", ".yaml", name)
+
+
+def export(settings: Settings, dest: Path = ASSETS) -> list[str]:
+    """Write Superset's current dashboards (with their charts, datasets and databases)
+    into ``dest``, replacing its YAML files; returns the files written."""
+    with superset_client(settings) as client:
+        r = client.get("/api/v1/assets/export/")
+    if r.status_code != 200:
+        raise DashboardError(f"Superset's export failed: HTTP {r.status_code} {r.text[:500]}")
+    parts = [r.content]
+    files: dict[str, bytes] = {}
+    for part in parts:
+        with zipfile.ZipFile(io.BytesIO(part)) as zf:
+            for info in zf.infolist():
+                name = info.filename.split("/", 1)[1]
+                data = _scrub(name, zf.read(info))
+                files[_stable_name(name, data)] = data
+    files.setdefault("metadata.yaml", yaml.safe_dump(
+        {"version": "1.0.0", "type": "assets"}, sort_keys=False).encode())
+    files["metadata.yaml"] = yaml.safe_dump(
+        {**yaml.safe_load(files["metadata.yaml"]), "type": "assets"}, sort_keys=False).encode()
+    for old in dest.rglob("*.yaml"):
+        old.unlink()
+    for name, data in files.items():
+        path = dest / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return sorted(files)
