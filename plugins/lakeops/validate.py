@@ -194,11 +194,17 @@ def data_docs_dir(settings: Settings) -> Path:
 
 
 def _sync_docs(settings: Settings, since: float = 0.0) -> None:
-    """Upload the pages written since ``since`` (a ``time.time()``) to an S3 lake."""
+    """Publish the pages written since ``since`` (a ``time.time()``): rewrite them to load
+    their scripts and styles from the docs site, not GX's CDNs and tracking image (see
+    :mod:`lakeops.docs_assets`), then upload them to an S3 lake."""
+    from lakeops import docs_assets
+
+    root = data_docs_dir(settings)
+    if root.is_dir():
+        docs_assets.clean_site(root, since=since)
     lake = Lake.from_settings(settings)
     if lake.is_local:
         return
-    root = data_docs_dir(settings)
     for path in root.rglob("*"):
         if path.is_file() and path.stat().st_mtime >= since - 1:
             lake.put_file(path, f"reports/data_docs/{path.relative_to(root).as_posix()}")

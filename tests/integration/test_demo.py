@@ -145,7 +145,9 @@ def test_both_models_are_champions_scoring_and_monitored(
         assert [str(r["interval"])[:10] for r in drift] == days, name
         with services.airflow_client(settings) as client:
             runs = DagRunApi(client).get_dag_runs(f"train_{name}").dag_runs
-        assert {r.state.value for r in runs} == {"success"}, name
+        states = [r.state.value for r in runs]
+        # a retraining a drift alert started may still run when the demo reports
+        assert "success" in states and set(states) <= {"success", "running", "queued"}, states
         assert f"v{champion.version}" in report
 
 

@@ -336,12 +336,16 @@ def _reap_previous(settings: Settings, entries: Iterable[Service]) -> None:
 
 
 def up(
-    settings: Settings, services: list[str] | None = None, timeout: float = 180
+    settings: Settings, services: list[str] | None = None, timeout: float = 180,
+    *, wait: bool = True,
 ) -> list[ServiceStatus]:
     """Start every requested service (default: all) not already running; wait until healthy.
 
     Idempotent: a program supervisord runs (or is restarting) is left alone. Any port
     clash with a foreign process raises :class:`PortInUseError` before anything starts.
+    ``wait=False`` returns once the programs are started (their statuses as they are): a
+    caller that needs a slow starter only later (the demo and Superset's first start)
+    calls ``up`` for it again when it does, which then only waits.
     """
     deadline = time.monotonic() + timeout
     chosen = specs.select(services)
@@ -359,6 +363,8 @@ def up(
         _check_ports(settings, to_start)
         if to_start:
             _start(settings, rpc, to_start, deadline)
+    if not wait:
+        return _statuses(settings, chosen)
     return _wait_healthy(settings, chosen, {e.name for e in to_start}, deadline)
 
 

@@ -1,0 +1,51 @@
+"""``publish_dashboards``: after dbt refreshes the marts the dashboards read, import the
+bundle in ``superset/assets/`` into Superset when it changed (``lakeops dashboards
+publish``) and warm every chart's cache, so the first user after a refresh does not wait
+for the queries.
+
+Only wiring lives here; the work is in :mod:`lakeops.dashboards`.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, task
+
+from lakeops import datasets
+from lakeops.settings import get_settings
+
+START = pendulum.datetime(2024, 10, 1, tz="UTC")
+# the marts the dashboards chart: once dbt rebuilt all of them (one run per build)
+DASHBOARD_MARTS = ("business_kpis_daily", "business_revenue_by_category",
+                   "education_kpis_weekly", "education_engagement_trend",
+                   "education_assessment_performance")
+
+with DAG(
+    dag_id="publish_dashboards",
+    description="Publish the Superset dashboards as code and warm their caches",
+    doc_md=__doc__,
+    schedule=functools.reduce(operator.and_, [datasets.mart(m).asset()
+                                             for m in DASHBOARD_MARTS]),
+    start_date=START, catchup=False, max_active_runs=1,
+    tags=["lakeops", "dashboards", "superset"],
+    default_args={"owner": "analytics", "retries": 1, "retry_delay": timedelta(seconds=30)},
+) as publish_dashboards:
+
+    @task(task_id="publish")
+    def publish() -> dict[str, Any]:
+        from lakeops import dashboards
+
+        return dashboards.publish(get_settings())
+
+    @task(task_id="warm_caches")
+    def warm(_: dict[str, Any]) -> dict[str, Any]:
+        from lakeops import dashboards
+
+        return dashboards.warm(get_settings())
+
+    warm(publish())
