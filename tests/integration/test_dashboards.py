@@ -36,12 +36,38 @@ def _kpis() -> pa.Table:
     })
 
 
+def _categories() -> pa.Table:
+    rows = [(d, c, i + 1) for i, d in enumerate(DAYS) for c in ("books", "toys")]
+    return pa.table({
+        "order_date": pa.array([r[0] for r in rows], pa.date32()),
+        "category": [r[1] for r in rows],
+        "revenue": pa.array([Decimal(r[2]) for r in rows], pa.decimal128(18, 2)),
+        "average_unit_price": pa.array([2.0] * len(rows)),
+        "revenue_share": pa.array([0.5] * len(rows)),
+        "orders": pa.array([r[2] for r in rows], pa.int64()),
+        "units": pa.array([r[2] for r in rows], pa.int64()),
+    })
+
+
+def _predictions(day: date) -> pa.Table:
+    return pa.table({
+        "customer_id": pa.array([1, 2, 3], pa.int64()),
+        "as_of_date": pa.array([day] * 3, pa.date32()),
+        "probability": [0.9, 0.2, 0.7], "predicted_label": pa.array([1, 0, 1], pa.int8()),
+        "threshold": [0.5] * 3, "model": ["customer_churn"] * 3, "model_version": ["1"] * 3,
+        "run_id": ["r"] * 3, "interval": [day.isoformat()] * 3,
+    })
+
+
 @pytest.fixture(scope="module")
 def superset(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     settings = Settings(home=tmp_path_factory.mktemp("dashboards"),
                         flight_port=free_port(), superset_port=free_port())
-    Lake.from_settings(settings).write_table("marts/business_kpis_daily/part-0.parquet",
-                                             _kpis())
+    lake = Lake.from_settings(settings)
+    lake.write_table("marts/business_kpis_daily/part-0.parquet", _kpis())
+    lake.write_table("marts/business_revenue_by_category/part-0.parquet", _categories())
+    lake.write_partition("predictions", "customer_churn", DAYS[-1].isoformat(),
+                         _predictions(DAYS[-1]))
     try:
         services.up(settings, services=["sql", "superset"], timeout=300)
         yield settings
@@ -99,3 +125,20 @@ def test_a_date_filtered_chart_query_runs_on_the_endpoint(superset: Settings) ->
     [result] = r.json()["result"]
     assert "TO_DATE('2024-10-03', 'YYYY-MM-DD')" in result["query"], result["query"]
     assert result["data"] == [{"orders": 3 + 4 + 5}]  # 3, 4 and 5 October; 6 excluded
+
+
+def test_every_business_chart_answers_from_the_endpoint(superset: Settings) -> None:
+    """The Business dashboard as published: its native filters and every chart's saved
+    query, run through Superset (warming its cache) over dremio+flight without an error."""
+    import json
+
+    dashboards.publish(superset)
+    [business] = [d for d in _get(superset, "/api/v1/dashboard/")["result"]
+                  if d["dashboard_title"] == "Business"]
+    detail = _get(superset, f"/api/v1/dashboard/{business['id']}")["result"]
+    filters = json.loads(detail["json_metadata"])["native_filter_configuration"]
+    assert {f["filterType"] for f in filters} >= {"filter_time", "filter_select"}
+    charts = _get(superset, f"/api/v1/dashboard/{business['id']}/charts")["result"]
+    assert len(charts) >= 8
+    assert dashboards.warm(superset)["charts_warmed"] >= len(charts)
+
