@@ -81,6 +81,15 @@ def _lake_for_every_chart(lake: Lake) -> None:
             lake.write_partition("predictions", table.removeprefix("predictions_"),
                                  DAYS[-1].isoformat(),
                                  _like([c for c in columns if c["column_name"] != "dt"]))
+        elif table.startswith("ingest_runs_"):
+            lake.write_partition("monitoring", f"ingest_runs/{table.removeprefix('ingest_runs_')}",
+                                 DAYS[-1].isoformat(),
+                                 _like([c for c in columns if c["column_name"] != "dt"]))
+        elif str(doc["schema"]).startswith("lakehouse.monitoring"):
+            group = str(doc["schema"]).removeprefix("lakehouse.monitoring").strip(".")
+            lake.write_partition("monitoring", "/".join(p for p in (group, table) if p),
+                                 DAYS[-1].isoformat(),
+                                 _like([c for c in columns if c["column_name"] != "dt"]))
 
 
 def _categories() -> pa.Table:
@@ -176,14 +185,15 @@ def test_a_date_filtered_chart_query_runs_on_the_endpoint(superset: Settings) ->
 
 
 def test_every_chart_of_every_dashboard_answers_from_the_endpoint(superset: Settings) -> None:
-    """The dashboards as published: Business and Education with their native filters,
+    """The dashboards as published: Business, Education, Data quality and Models with
+    their native filters,
     and every chart's saved query run through Superset (warming its cache) over
     dremio+flight without an error."""
     import json
 
     dashboards.publish(superset)
     found = {d["dashboard_title"]: d["id"] for d in _get(superset, "/api/v1/dashboard/")["result"]}
-    assert {"Business", "Education"} <= set(found)
+    assert {"Business", "Education", "Data quality", "Models"} <= set(found)
     filters = {}
     charts = 0
     for title, dash_id in found.items():
@@ -193,5 +203,7 @@ def test_every_chart_of_every_dashboard_answers_from_the_endpoint(superset: Sett
         charts += len(_get(superset, f"/api/v1/dashboard/{dash_id}/charts")["result"])
     assert filters["Business"] >= {"filter_time", "filter_select"}
     assert filters["Education"] >= {"filter_select", "filter_range"}
-    assert charts >= 17
+    assert filters["Data quality"] >= {"filter_time", "filter_select"}
+    assert filters["Models"] >= {"filter_time", "filter_select"}
+    assert charts >= 32
     assert dashboards.warm(superset)["charts_warmed"] == charts
