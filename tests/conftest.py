@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import shutil
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from lakeops.lake import Lake
 from lakeops.settings import Settings
 
 # Airflow reads its home when first imported: never let a test touch ~/airflow.
@@ -117,3 +120,31 @@ def any_settings(request: pytest.FixtureRequest) -> Settings:
 
 def which(cmd: str) -> str | None:
     return shutil.which(cmd)
+
+
+@contextlib.contextmanager
+def docs_server(root: Path | Lake, assets: Path | None = None) -> Iterator[str]:
+    """The docs site, in-process on a free port; yields its base URL."""
+    from lakeops.docs_site import make_server
+
+    server = make_server("127.0.0.1", 0, root, assets)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def raw_get(base: str, path: str) -> int:
+    """A request whose path no client normalises (``..``, ``%2e``) first."""
+    import http.client
+
+    host, port = base.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    conn.request("GET", path)
+    status = conn.getresponse().status
+    conn.close()
+    return status
+

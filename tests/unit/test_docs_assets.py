@@ -5,14 +5,11 @@ tracking logo is gone and GX analytics is off."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
-import http.client
 import json
 import logging
 import re
 import sys
-import threading
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -21,10 +18,10 @@ from urllib.parse import urljoin, urlsplit
 import boto3
 import httpx
 import pytest
+from tests.conftest import docs_server, raw_get
 
 from lakeops import docs_assets, ingest, validate
 from lakeops.contracts import TABLES
-from lakeops.docs_site import make_server
 from lakeops.generate import generate
 from lakeops.lake import Lake
 from lakeops.settings import Settings
@@ -47,29 +44,6 @@ LOCAL_REFS = re.compile(
     r"|url\('(?P<css>[^')]+)'\)",
     re.IGNORECASE,
 )
-
-
-@contextlib.contextmanager
-def _serve(root: Path | Lake, assets: Path | None = None) -> Iterator[str]:
-    """The docs site, in-process on a free port."""
-    server = make_server("127.0.0.1", 0, root, assets)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def _raw_get(base: str, path: str) -> int:
-    """A request whose path no client normalises (``..``, ``%2e``) first."""
-    host, port = base.removeprefix("http://").split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=5)
-    conn.request("GET", path)
-    status = conn.getresponse().status
-    conn.close()
-    return status
 
 
 # --------------------------------------------------------------- rendered by the platform
@@ -132,7 +106,7 @@ def test_every_asset_the_pages_load_is_served(published: Lake) -> None:
     served = docs_assets.assets_dir()
     assert docs_assets.installed(served), "front-end assets missing: run `make setup`"
 
-    with _serve(published) as base:
+    with docs_server(published) as base:
         wanted: set[str] = set()
         for path, text in pages.items():
             for m in LOCAL_REFS.finditer(text):
@@ -339,21 +313,21 @@ def _check_assets(base: str) -> None:
                  f"/_assets/{docs_assets.MANIFEST}", "/_assets/escape/secret.txt",
                  "/_assets/../secret.txt", "/_assets/lib/%2e%2e/%2e%2e/secret.txt",
                  "/_assets/lib/dist/lib.min.js%00"):
-        assert _raw_get(base, path) == 404, path
+        assert raw_get(base, path) == 404, path
 
 
 def test_docs_site_serves_assets_read_only_of_a_folder(tmp_path: Path, assets: Path) -> None:
     reports = tmp_path / "lake" / "reports"
     (reports / "data_docs").mkdir(parents=True)
     (reports / "data_docs" / "index.html").write_text("<h1>docs</h1>")
-    with _serve(reports, assets) as base:
+    with docs_server(reports, assets) as base:
         _check_assets(base)
         assert httpx.get(f"{base}/data_docs/").text == "<h1>docs</h1>"
         assert "_assets" not in httpx.get(f"{base}/").text
 
 
 def test_docs_site_serves_assets_before_any_report(tmp_path: Path, assets: Path) -> None:
-    with _serve(tmp_path / "missing", assets) as base:
+    with docs_server(tmp_path / "missing", assets) as base:
         _check_assets(base)
 
 
@@ -361,6 +335,6 @@ def test_docs_site_serves_assets_beside_an_s3_lake(s3_settings: Settings,
                                                    assets: Path) -> None:
     lake = Lake.from_settings(s3_settings)
     lake.write_bytes("reports/data_docs/index.html", b"<h1>docs</h1>")
-    with _serve(lake, assets) as base:
+    with docs_server(lake, assets) as base:
         _check_assets(base)
         assert httpx.get(f"{base}/data_docs/").text == "<h1>docs</h1>"

@@ -5,7 +5,6 @@ the environment of the Airflow processes, and the docs site itself."""
 from __future__ import annotations
 
 import contextlib
-import http.client
 import importlib
 import json
 import os
@@ -21,6 +20,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from tests.conftest import docs_server, raw_get
 from typer.testing import CliRunner
 
 from lakeops import services
@@ -443,23 +443,8 @@ def docs_root(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     (root / "drift" / "2024-10-01.html").write_text("drift!")
     (tmp_path / "lake" / "secret.txt").write_text("do not serve")
     (root / "escape").symlink_to(tmp_path / "lake")
-    server = make_server("127.0.0.1", 0, root)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def _raw_get(base: str, path: str) -> int:
-    host, port = base.removeprefix("http://").split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=5)
-    conn.request("GET", path)
-    status = conn.getresponse().status
-    conn.close()
-    return status
+    with docs_server(root) as base:
+        yield root, base
 
 
 def test_docs_site_serves_reports_and_lists_folders(docs_root: tuple[Path, str]) -> None:
@@ -475,9 +460,9 @@ def test_docs_site_serves_reports_and_lists_folders(docs_root: tuple[Path, str])
 def test_docs_site_refuses_paths_outside_reports(docs_root: tuple[Path, str]) -> None:
     _, base = docs_root
 
-    assert _raw_get(base, "/../secret.txt") == 404
-    assert _raw_get(base, "/gx/%2e%2e/%2e%2e/secret.txt") == 404
-    assert _raw_get(base, "/escape/secret.txt") == 404
+    assert raw_get(base, "/../secret.txt") == 404
+    assert raw_get(base, "/gx/%2e%2e/%2e%2e/secret.txt") == 404
+    assert raw_get(base, "/escape/secret.txt") == 404
 
 
 def test_docs_site_without_reports_yet(tmp_path: Path) -> None:
@@ -522,8 +507,8 @@ def test_docs_site_serves_the_reports_zone_of_an_s3_lake(s3_settings: Settings) 
         head = httpx.head(f"{base}/drift/2024-10-01.html")
         assert head.status_code == 200 and head.headers["content-length"] == "6"
         assert httpx.get(f"{base}/drift/missing.html").status_code == 404
-        assert _raw_get(base, "/../curated/secret.txt") == 404
-        assert _raw_get(base, "/gx/%2e%2e/%2e%2e/curated/secret.txt") == 404
+        assert raw_get(base, "/../curated/secret.txt") == 404
+        assert raw_get(base, "/gx/%2e%2e/%2e%2e/curated/secret.txt") == 404
     finally:
         server.shutdown()
         server.server_close()
