@@ -74,37 +74,40 @@ def _files(src: Path) -> dict[str, bytes]:
             for p in sorted(src.rglob("*")) if p.is_file() and p.suffix == ".yaml"}
 
 
-def _endpoint_uri(uri: str, settings: Settings) -> str:
-    """The bundle's ``dremio+flight://user@host:port/...`` pointed at this profile's SQL
-    endpoint (the password is passed separately)."""
-    host = settings.flight_host or settings.host
-    return URI_HOST.sub(lambda m: f"{m['scheme']}://{m['user']}:XXXXXXXXXX@{host}:"
-                                  f"{settings.flight_port}", uri, count=1)
+def _point(uri: str, host: str, port: int, password: str | None = None) -> str:
+    """``dremio+flight://user[:password]@host:port/...`` with another host and port (and
+    password placeholder): the bundle's database pointed at a profile's SQL endpoint on
+    publish, and back at the placeholder endpoint on export."""
+    secret = "" if password is None else f":{password}"
+    return URI_HOST.sub(lambda m: f"{m['scheme']}://{m['user']}{secret}@{host}:{port}",
+                        uri, count=1)
 
 
-def bundle(settings: Settings, src: Path = ASSETS) -> tuple[bytes, dict[str, str]]:
-    """The zip Superset imports and the ``passwords`` field for its databases."""
+def bundle(settings: Settings, files: dict[str, bytes]) -> tuple[bytes, dict[str, str]]:
+    """The zip Superset imports from the bundle's ``files`` and the ``passwords`` field for
+    its databases (pointed at this profile's SQL endpoint; the password is passed apart)."""
     from lakeops.query import grants
 
-    files = _files(src)
     if "metadata.yaml" not in files:
-        raise DashboardError(f"{src} is not an asset bundle: no metadata.yaml")
+        raise DashboardError("not an asset bundle: no metadata.yaml")
     passwords = {}
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in files.items():
             if name.startswith("databases/"):
                 db = yaml.safe_load(data)
-                db["sqlalchemy_uri"] = _endpoint_uri(db["sqlalchemy_uri"], settings)
+                db["sqlalchemy_uri"] = _point(db["sqlalchemy_uri"],
+                                              settings.flight_host or settings.host,
+                                              settings.flight_port, "XXXXXXXXXX")
                 data = yaml.safe_dump(db, sort_keys=False).encode()
                 passwords[name] = grants.password(settings, settings.flight_user)
             zf.writestr(f"{ROOT}/{name}", data)
     return buf.getvalue(), passwords
 
 
-def digest(src: Path = ASSETS) -> str:
+def digest(files: dict[str, bytes]) -> str:
     h = hashlib.sha256()
-    for name, data in _files(src).items():
+    for name, data in files.items():
         h.update(name.encode() + b"\0" + data + b"\0")
     return h.hexdigest()
 
@@ -113,11 +116,15 @@ def publish(settings: Settings, src: Path = ASSETS, *, force: bool = False) -> d
     """Import the bundle with overwrite (publishing twice changes nothing); skipped when
     this bundle was published to this Superset already, unless ``force``."""
     state = settings.superset_home / STATE
-    current = digest(src)
+    files = _files(src)
+    current = digest(files)
     if not force and state.exists() and json.loads(state.read_text()).get("digest") == current:
         return {"published": False, "reason": "unchanged since the last publish",
                 "digest": current}
-    data, passwords = bundle(settings, src)
+    try:
+        data, passwords = bundle(settings, files)
+    except DashboardError as exc:
+        raise DashboardError(f"{src}: {exc}") from None
     with superset_client(settings) as client:
         r = client.post("/api/v1/assets/import/", files={
             "bundle": ("lakeops_assets.zip", data, "application/zip")},
@@ -128,7 +135,7 @@ def publish(settings: Settings, src: Path = ASSETS, *, force: bool = False) -> d
     state.parent.mkdir(parents=True, exist_ok=True)
     state.write_text(json.dumps({"digest": current}) + "\n")
     return {"published": True, "digest": current,
-            "files": sorted(n for n in _files(src) if n != "metadata.yaml")}
+            "files": sorted(n for n in files if n != "metadata.yaml")}
 
 
 def _scrub(name: str, data: bytes) -> bytes:
@@ -137,9 +144,8 @@ def _scrub(name: str, data: bytes) -> bytes:
     if name == "metadata.yaml":
         doc.pop("timestamp", None)
     if name.startswith("databases/") and "sqlalchemy_uri" in doc:
-        doc["sqlalchemy_uri"] = URI_HOST.sub(
-            lambda m: f"{m['scheme']}://{m['user']}@{PLACEHOLDER_HOST}:{PLACEHOLDER_PORT}",
-            doc["sqlalchemy_uri"], count=1)
+        doc["sqlalchemy_uri"] = _point(doc["sqlalchemy_uri"], PLACEHOLDER_HOST,
+                                       PLACEHOLDER_PORT)
     return yaml.safe_dump(doc, sort_keys=False).encode()
 
 

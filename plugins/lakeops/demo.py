@@ -219,12 +219,18 @@ def _settled(settings: Settings, dag_ids: list[str], since: datetime, quiet: dic
     """Whether every run of ``dag_ids`` created since ``since`` is finished and has been for
     :data:`SETTLE_S` (the scheduler creates asset-triggered runs a little after the event)."""
     runs = [r for d in dag_ids for r in _runs_since(settings, d, since)]
+    return _quiet_for(runs, quiet), runs
+
+
+def _quiet_for(runs: list[dict[str, Any]], quiet: dict[str, float]) -> bool:
+    """Whether ``runs`` are all finished and have been, unchanged, for :data:`SETTLE_S`
+    (``quiet`` remembers since when, between polls)."""
     key = ",".join(sorted(f"{r['dag_id']}/{r['dag_run_id']}:{r['state']}" for r in runs))
     if any(r["state"] not in TERMINAL for r in runs):
         quiet.clear()
-        return False, runs
+        return False
     first_seen = quiet.setdefault(key, time.monotonic())
-    return time.monotonic() - first_seen >= SETTLE_S, runs
+    return time.monotonic() - first_seen >= SETTLE_S
 
 
 def _summary(runs: list[dict[str, Any]]) -> str:
@@ -289,9 +295,9 @@ def wait_for_models(settings: Settings, since: datetime, timeout: float,
     served = [d for d in MODEL_DAGS if not d.startswith("train_")] + [DASHBOARD_DAG]
     last = ""
     while True:
-        done, runs = _settled(settings, served, since, quiet)
         everything, all_runs = _settled(settings, [*MODEL_DAGS, DASHBOARD_DAG], since,
                                         quiet_all)
+        done = _quiet_for([r for r in all_runs if r["dag_id"] in served], quiet)
         line = _summary(all_runs)
         if line != last:
             echo(line)

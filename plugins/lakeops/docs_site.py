@@ -64,6 +64,13 @@ def _listing(entries: list[tuple[str, bool]]) -> str:
     return "<ul>" + "".join(items) + "</ul>" if items else "<p>No reports yet.</p>"
 
 
+def _inside(root: str | os.PathLike[str], path: str) -> str | None:
+    """``path`` resolved (symlinks followed) when it is ``root`` or below it, else None."""
+    top = os.path.realpath(root)
+    real = os.path.realpath(path)
+    return real if real == top or real.startswith(top + os.sep) else None
+
+
 def _asset(raw_path: str, assets: Path) -> Path | None:
     """The file under ``assets`` that the request path ``/_assets/...`` names, or None
     (no such file, a folder, a hidden name, ``..``, or a symlink resolving outside)."""
@@ -71,11 +78,8 @@ def _asset(raw_path: str, assets: Path) -> Path | None:
     if any(p in ("", ".", "..") or p.startswith(".") or "\\" in p or "\0" in p
            for p in parts):
         return None
-    root = os.path.realpath(assets)
-    real = os.path.realpath(os.path.join(root, *parts))
-    if not real.startswith(root + os.sep) or not os.path.isfile(real):
-        return None
-    return Path(real)
+    real = _inside(assets, os.path.join(assets, *parts))
+    return Path(real) if real is not None and os.path.isfile(real) else None
 
 
 def _is_asset(raw_path: str) -> bool:
@@ -100,11 +104,6 @@ class ReportsHandler(SimpleHTTPRequestHandler):
         self.assets = assets
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
-    def _inside_root(self, fs_path: str) -> bool:
-        root = os.path.realpath(self.directory)
-        real = os.path.realpath(fs_path)
-        return real == root or real.startswith(root + os.sep)
-
     def send_head(self) -> io.BytesIO | BinaryIO | None:
         raw_path = unquote(urlsplit(self.path).path)
         if any(part == ".." for part in raw_path.replace("\\", "/").split("/")):
@@ -118,7 +117,7 @@ class ReportsHandler(SimpleHTTPRequestHandler):
                 return self._send_html("lakeops reports", "<p>No reports yet.</p>")
             self.send_error(HTTPStatus.NOT_FOUND, "File not found")
             return None
-        if not self._inside_root(fs_path):
+        if _inside(self.directory, fs_path) is None:
             self.send_error(HTTPStatus.NOT_FOUND, "File not found")
             return None
         return super().send_head()

@@ -92,38 +92,12 @@ def _lake_for_every_chart(lake: Lake) -> None:
                                  _like([c for c in columns if c["column_name"] != "dt"]))
 
 
-def _categories() -> pa.Table:
-    rows = [(d, c, i + 1) for i, d in enumerate(DAYS) for c in ("books", "toys")]
-    return pa.table({
-        "order_date": pa.array([r[0] for r in rows], pa.date32()),
-        "category": [r[1] for r in rows],
-        "revenue": pa.array([Decimal(r[2]) for r in rows], pa.decimal128(18, 2)),
-        "average_unit_price": pa.array([2.0] * len(rows)),
-        "revenue_share": pa.array([0.5] * len(rows)),
-        "orders": pa.array([r[2] for r in rows], pa.int64()),
-        "units": pa.array([r[2] for r in rows], pa.int64()),
-    })
-
-
-def _predictions(day: date) -> pa.Table:
-    return pa.table({
-        "customer_id": pa.array([1, 2, 3], pa.int64()),
-        "as_of_date": pa.array([day] * 3, pa.date32()),
-        "probability": [0.9, 0.2, 0.7], "predicted_label": pa.array([1, 0, 1], pa.int8()),
-        "threshold": [0.5] * 3, "model": ["customer_churn"] * 3, "model_version": ["1"] * 3,
-        "run_id": ["r"] * 3, "interval": [day.isoformat()] * 3,
-    })
-
-
 @pytest.fixture(scope="module")
 def superset(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     settings = Settings(home=tmp_path_factory.mktemp("dashboards"),
                         flight_port=free_port(), superset_port=free_port())
     lake = Lake.from_settings(settings)
     lake.write_table("marts/business_kpis_daily/part-0.parquet", _kpis())
-    lake.write_table("marts/business_revenue_by_category/part-0.parquet", _categories())
-    lake.write_partition("predictions", "customer_churn", DAYS[-1].isoformat(),
-                         _predictions(DAYS[-1]))
     _lake_for_every_chart(lake)
     try:
         services.up(settings, services=["sql", "superset"], timeout=300)

@@ -189,7 +189,7 @@ class Dialect:
     def rewrite(self, sql: str, default_schema: str | None = None,
                 grant: Grant | None = None) -> str:
         tokens = tokenize(sql)
-        schema = tuple(p.lower() for p in default_schema.split(".")) if default_schema else ()
+        schema = _schema_path(default_schema)
         out = [t.text for t in tokens]
         for start, end, parts in _chains(tokens):
             qualified = parts[0].lower() in ("lakehouse", "information_schema")
@@ -202,8 +202,7 @@ class Dialect:
             hit = self._resolve(parts, schema if not qualified else (), grant)
             if hit is None:
                 if qualified and parts[0].lower() == "lakehouse":
-                    raise SQLRefused(f"Object '{parts[-1]}' not found within "
-                                     f"'{'.'.join(parts[:-1])}'")
+                    raise _not_found(parts, len(parts) - 1)
                 continue
             view, used = hit
             rest = "".join("." + sqltext.ident(p) for p in parts[used:])
@@ -218,7 +217,7 @@ class Dialect:
         if rest and rest[0].text.upper() == "TABLE":
             rest = rest[1:]
         chains = _chains(rest)
-        schema = tuple(p.lower() for p in default_schema.split(".")) if default_schema else ()
+        schema = _schema_path(default_schema)
         hit = self._resolve(chains[0][2], schema, grant) if chains else None
         if hit is None or hit[1] != len(chains[0][2]):
             name = ".".join(chains[0][2]) if chains else ""
@@ -257,7 +256,7 @@ class Dialect:
         except (ParseError, TokenError):
             # not Dremio SQL sqlglot knows (DuckDB syntax, or a typo): DuckDB judges it
             return self.rewrite(text, default_schema, grant)
-        schema = tuple(p.lower() for p in default_schema.split(".")) if default_schema else ()
+        schema = _schema_path(default_schema)
         ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
         for table in list(tree.find_all(exp.Table)):
             self._map_table(table, schema, ctes, grant)
@@ -284,8 +283,7 @@ class Dialect:
         if hit is None or hit[1] != len(parts):
             if qualified and parts[0].lower() == "lakehouse":
                 used = hit[1] if hit else len(parts) - 1
-                raise SQLRefused(f"Object '{parts[used]}' not found within "
-                                 f"'{'.'.join(parts[:used])}'")
+                raise _not_found(parts, used)
             return
         for key in ("catalog", "db"):
             table.set(key, None)
@@ -305,8 +303,7 @@ class Dialect:
         hit = self._resolve(parts, (), grant)
         if hit is None:
             if parts[0].lower() == "lakehouse":
-                raise SQLRefused(f"Object '{parts[-1]}' not found within "
-                                 f"'{'.'.join(parts[:-1])}'")
+                raise _not_found(parts, len(parts) - 1)
             return
         view, used = hit
         rest = [exp.to_identifier(p, quoted=True) for p in parts[used:]]
@@ -315,6 +312,17 @@ class Dialect:
         for ident in rest[1:]:
             new = exp.Dot(this=new, expression=ident)
         top.replace(new)
+
+def _not_found(parts: list[str], at: int) -> SQLRefused:
+    """Dremio's words for a ``lakehouse`` path whose part ``at`` names nothing."""
+    return SQLRefused(f"Object '{parts[at]}' not found within '{'.'.join(parts[:at])}'")
+
+
+def _schema_path(default_schema: str | None) -> tuple[str, ...]:
+    """A client's default schema (``lakehouse.marts``) as the lower-case path parts an
+    unqualified table name is looked up under; () when it set none."""
+    return tuple(p.lower() for p in default_schema.split(".")) if default_schema else ()
+
 
 def _names(parts: list[Any]) -> list[str] | None:
     """The name parts of a dotted path, a quoted part holding dots counting as several

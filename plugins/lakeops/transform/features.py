@@ -259,18 +259,17 @@ def write_partitions(frame: DataFrame, lake: Lake, source: str, name: str,
         (frame.withColumn("_d", F.date_format(F.col(day_column), "yyyy-MM-dd"))
          .repartition("_d").write.mode("overwrite").partitionBy("_d")
          .parquet(_uri(lake, staging)))
+    def parts(folder: str) -> list[str]:
+        return [f.path for f in lake.ls(folder) if f.path.endswith(".parquet")]
+
     out = []
     try:
         for day in days:
             target = table_path("features", f"{source}/{name}", partition_dir(day), DATA_FILE)
-            parts = [f.path for f in lake.ls(f"{staging}/_d={day}")
-                     if f.path.endswith(".parquet")]
-            if not parts:  # no row that day: an empty partition, not a missing one
-                frame.where(F.lit(False)).coalesce(1).write.parquet(
-                    _uri(lake, f"{staging}/_d={day}"))
-                parts = [f.path for f in lake.ls(f"{staging}/_d={day}")
-                         if f.path.endswith(".parquet")]
-            (part,) = parts
+            folder = f"{staging}/_d={day}"
+            if not parts(folder):  # no row that day: an empty partition, not a missing one
+                frame.where(F.lit(False)).coalesce(1).write.parquet(_uri(lake, folder))
+            (part,) = parts(folder)
             rows = _rows(lake, part)
             lake.move(part, target)
             out.append((day, target, rows))
@@ -289,8 +288,9 @@ def as_of_days(lake: Lake, job: str, interval: str) -> list[str]:
     firsts = []
     for ds in feature_job(job).inputs:
         path = table_path("curated", ds.dataset, partition_dir(interval), MANIFEST)
-        if lake.exists(path) and lake.read_json(path).get("history_from"):
-            firsts.append(date.fromisoformat(lake.read_json(path)["history_from"]))
+        marked = lake.read_json(path).get("history_from") if lake.exists(path) else None
+        if marked:
+            firsts.append(date.fromisoformat(marked))
     end = date.fromisoformat(interval)
     first = min(firsts, default=end)
     return [(first + timedelta(days=i)).isoformat() for i in range((end - first).days + 1)]
