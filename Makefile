@@ -47,12 +47,23 @@ $(SUPERSET_VENV)/.synced: $(UV) superset/requirements.lock
 	VIRTUAL_ENV=$(SUPERSET_VENV) $(UV) pip sync --quiet superset/requirements.lock
 	touch $@
 
+# Debian's chromium, which the browser tests drive through Playwright (nothing downloaded)
+CHROMIUM ?= /usr/bin/chromium
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+	  echo "The browser tests need Debian's package 'chromium' at $(CHROMIUM):" \
+	       "run 'sudo apt-get install chromium' (make test installs it when run as root)." >&2; \
+	  exit 1; \
+	fi
+
 setup: $(VENV)/.synced $(VENV)/.docs-assets $(SUPERSET_VENV)/.synced  ## create both virtual environments (idempotent)
 
 run: setup  ## start the embedded platform and run the demo (re-runnable)
 	$(VENV)/bin/lakeops demo
 
-test: setup  ## run the whole test suite
+test: setup $(CHROMIUM)  ## run the whole test suite (installs Debian's chromium as root)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 test-fast: setup  ## unit, DAG and data tests only (no servers)

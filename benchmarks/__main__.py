@@ -6,13 +6,18 @@ import argparse
 from pathlib import Path
 
 from benchmarks import (
+    dashboards_bench,
     dbt_bench,
     flight_bench,
     ingest_bench,
     ml_bench,
     spark_bench,
+    stack_bench,
     validate_bench,
 )
+
+# in the order they run; all of them by default
+BENCHMARKS = ["ingest", "validate", "flight", "dbt", "dashboards", "spark", "ml", "stack"]
 
 
 def main() -> None:
@@ -21,13 +26,12 @@ def main() -> None:
                         help="scratch state folder (generated data is reused between runs)")
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = full OULAD size")
     parser.add_argument("--days", type=int, default=ingest_bench.FULL_DAYS)
-    parser.add_argument("--only", choices=["ingest", "validate", "flight", "dbt", "spark", "ml"],
-                        action="append", help="run these benchmarks only (validate and "
-                        "flight use the interval ingest wrote; it is ingested first if "
-                        "missing)")
+    parser.add_argument("--only", choices=BENCHMARKS, action="append",
+                        help="run these benchmarks only (validate and flight use the "
+                        "interval ingest wrote; it is ingested first if missing)")
     args = parser.parse_args()
     args.work = args.work.absolute()
-    only = set(args.only or ["ingest", "validate", "flight", "dbt", "spark", "ml"])
+    only = set(args.only or BENCHMARKS)
     if "ingest" in only:
         ingest_bench.main(args.work / "ingest", args.scale, args.days)
     if only & {"validate", "flight"} and "ingest" not in only:
@@ -38,12 +42,19 @@ def main() -> None:
         flight_bench.main(args.work / "ingest")
     if "dbt" in only:  # both domains, a curated partition per table and day
         dbt_bench.main(args.work / "dbt", args.scale, args.days)
+    if "dashboards" in only:  # every dashboard's charts through Superset and the endpoint,
+        # cold and warm, vs. their SQL on in-process DuckDB; on dbt's lake (built if missing)
+        dashboards_bench.main(args.work / "dashboards", args.scale, args.days,
+                              dbt_work=args.work / "dbt")
     if "spark" in only:  # the newest week of four, one JVM per run vs one per interval;
         # then one session's memory over hundreds of jobs on a small lake
         spark_bench.main(args.work / "spark", args.scale, min(args.days, spark_bench.DAYS))
     if "ml" in only:  # training (a 1/8-of-OULAD mart), scoring 10M rows, drift on the
         # full-scale feature table; an MLflow server of its own (--scale/--days unused)
         ml_bench.main(args.work / "ml")
+    if "stack" in only:  # the whole embedded stack's idle PSS: after `lakeops up`, then
+        # after `lakeops demo` (--scale/--days unused), against the 3 GB budget
+        stack_bench.main(args.work / "stack")
 
 
 if __name__ == "__main__":

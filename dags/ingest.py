@@ -70,8 +70,11 @@ def build(source: str) -> DAG:
             poke_interval=settings.delivery_poke_s,
             timeout=settings.delivery_timeout_s,
             mode="reschedule",
-            retries=0,
-        )(ingest.delivery_ready)(source=source, interval=INTERVAL)
+            # the retry is for a sensor killed under it (a scheduler that died mid-poke);
+            # the wait is bounded from the run's start, so a retry does not wait again
+            # (delivery_ready fails at once past it; Airflow's own timeout is the backstop)
+        )(ingest.delivery_ready)(source=source, interval=INTERVAL,
+                                 waiting_since="{{ dag_run.start_date }}")
         ingested = {
             table: task(task_id=f"ingest_{table}")(ingest.ingest_table)(
                 source=source, table=table, interval=INTERVAL

@@ -12,6 +12,7 @@ ENV VIRTUAL_ENV=/opt/superset/venv PATH=/opt/superset/venv/bin:$PATH UV_COMPILE_
     SUPERSET_HOME=/var/lib/superset
 ARG UV_VERSION=0.13.8
 COPY superset/requirements.lock /opt/superset/requirements.lock
+COPY superset/superset_config.py /opt/superset/superset_config.py
 RUN pip install --no-cache-dir uv==${UV_VERSION} \
  && uv venv --python /usr/local/bin/python3.11 $VIRTUAL_ENV \
  && uv pip install --no-cache --no-deps -r /opt/superset/requirements.lock \

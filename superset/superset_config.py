@@ -29,8 +29,27 @@ FEATURE_FLAGS = {
     "DASHBOARD_NATIVE_FILTERS": True,
     "ENABLE_TEMPLATE_PROCESSING": False,
 }
-# no telemetry and no calls to third parties from a machine that talks to nobody
+# no telemetry and no calls to third parties from a machine that talks to nobody.
+# SCARF_ANALYTICS is read when Superset's front end is built; the wheel's bundle renders
+# its telemetry pixel regardless, so the page's content security policy refuses it: only
+# this server (and data:/blob: URLs) may serve images, scripts, styles, fonts and calls.
 SCARF_ANALYTICS = False
-TALISMAN_ENABLED = False
+TALISMAN_ENABLED = True
+TALISMAN_CONFIG = {
+    "content_security_policy": {
+        "base-uri": ["'self'"],
+        "default-src": ["'self'"],
+        "img-src": ["'self'", "blob:", "data:"],
+        "worker-src": ["'self'", "blob:"],
+        "connect-src": ["'self'"],
+        "object-src": "'none'",
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "font-src": ["'self'", "data:"],
+        "script-src": ["'self'", "'strict-dynamic'"],
+    },
+    "content_security_policy_nonce_in": ["script-src"],
+    "force_https": False,
+    "session_cookie_secure": False,
+}
 SUPERSET_WEBSERVER_TIMEOUT = 120
 ROW_LIMIT = 50_000

@@ -17,14 +17,18 @@ app = typer.Typer(help="lakeops: batch data and model operations over a lakehous
 Domain = Annotated[str, typer.Option("--domain", "-d", help="education | business")]
 
 
-def _print_statuses(statuses: list) -> None:  # type: ignore[type-arg]
+def _print_statuses(statuses: list, memory: dict[str, float] | None = None) -> None:  # type: ignore[type-arg]
     typer.echo(f"{'service':<24}{'pid':>8}  {'port':>6}  {'health':<8}{'uptime':>9}"
-               f"{'restarts':>9}  url / detail")
+               f"{'restarts':>9}{'PSS MB' if memory is not None else '':>8}  url / detail")
     for s in statuses:
         health = "healthy" if s.healthy else "DOWN"
+        pss = f"{memory.get(s.name, 0):.0f}" if memory is not None and s.pid else ""
         typer.echo(f"{s.name:<24}{s.pid or '-':>8}  {s.port or '-':>6}  {health:<8}"
-                   f"{_duration(s.uptime_s):>9}{s.restarts:>9}  "
+                   f"{_duration(s.uptime_s):>9}{s.restarts:>9}{pss:>8}  "
                    f"{s.url or ''} {s.detail or ''}".rstrip())
+    if memory:
+        typer.echo(f"whole stack (services and supervisord): {sum(memory.values()):,.0f} MB "
+                   "proportional set size")
 
 
 def _duration(seconds: float | None) -> str:
@@ -57,11 +61,13 @@ def down() -> None:
 
 @app.command()
 def status() -> None:
-    """Each service with its pid, port, health, uptime and restarts since `lakeops up`."""
+    """Each service with its pid, port, health, uptime, restarts since `lakeops up` and
+    memory (proportional set size of its process tree), and the whole stack's."""
     from lakeops import services
 
-    statuses = services.status(get_settings())
-    _print_statuses(statuses)
+    settings = get_settings()
+    statuses = services.status(settings)
+    _print_statuses(statuses, services.memory(settings, statuses))
     if not all(s.healthy for s in statuses):
         raise typer.Exit(1)
 

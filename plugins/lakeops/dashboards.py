@@ -39,6 +39,7 @@ ROOT = "lakeops_assets"  # the folder inside the zip Superset expects
 URI_HOST = re.compile(r"^(?P<scheme>[a-z+]+)://(?P<user>[^:@/]+)(?::[^@/]*)?@[^/:]+:\d+")
 PLACEHOLDER_HOST = "sql-endpoint"
 PLACEHOLDER_PORT = 32010
+PLACEHOLDER_USER = "analyst"  # the embedded endpoint's reader; a profile sets its own
 STATE = "dashboards-published.json"
 
 
@@ -74,13 +75,14 @@ def _files(src: Path) -> dict[str, bytes]:
             for p in sorted(src.rglob("*")) if p.is_file() and p.suffix == ".yaml"}
 
 
-def _point(uri: str, host: str, port: int, password: str | None = None) -> str:
+def _point(uri: str, host: str, port: int, password: str | None = None,
+           user: str | None = None) -> str:
     """``dremio+flight://user[:password]@host:port/...`` with another host and port (and
-    password placeholder): the bundle's database pointed at a profile's SQL endpoint on
-    publish, and back at the placeholder endpoint on export."""
+    password placeholder, and user): the bundle's database pointed at a profile's SQL
+    endpoint on publish, and back at the placeholder endpoint on export."""
     secret = "" if password is None else f":{password}"
-    return URI_HOST.sub(lambda m: f"{m['scheme']}://{m['user']}{secret}@{host}:{port}",
-                        uri, count=1)
+    return URI_HOST.sub(
+        lambda m: f"{m['scheme']}://{user or m['user']}{secret}@{host}:{port}", uri, count=1)
 
 
 def bundle(settings: Settings, files: dict[str, bytes]) -> tuple[bytes, dict[str, str]]:
@@ -96,13 +98,26 @@ def bundle(settings: Settings, files: dict[str, bytes]) -> tuple[bytes, dict[str
         for name, data in files.items():
             if name.startswith("databases/"):
                 db = yaml.safe_load(data)
+                # the profile's endpoint and user: the embedded endpoint as `analyst`,
+                # Dremio in the compose profile as its user (LAKEOPS_FLIGHT_USER)
                 db["sqlalchemy_uri"] = _point(db["sqlalchemy_uri"],
                                               settings.flight_host or settings.host,
-                                              settings.flight_port, "XXXXXXXXXX")
+                                              settings.flight_port, "XXXXXXXXXX",
+                                              settings.flight_user)
                 data = yaml.safe_dump(db, sort_keys=False).encode()
                 passwords[name] = grants.password(settings, settings.flight_user)
             zf.writestr(f"{ROOT}/{name}", data)
     return buf.getvalue(), passwords
+
+
+def urls(settings: Settings, src: Path = ASSETS) -> dict[str, str]:
+    """Each dashboard of the bundle (by title) and where Superset shows it."""
+    out = {}
+    for path in sorted((src / "dashboards").glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text())
+        out[doc["dashboard_title"]] = (f"{settings.superset_url}/superset/dashboard/"
+                                       f"{doc.get('slug') or doc['uuid']}/")
+    return out
 
 
 def digest(files: dict[str, bytes]) -> str:
@@ -145,7 +160,7 @@ def _scrub(name: str, data: bytes) -> bytes:
         doc.pop("timestamp", None)
     if name.startswith("databases/") and "sqlalchemy_uri" in doc:
         doc["sqlalchemy_uri"] = _point(doc["sqlalchemy_uri"], PLACEHOLDER_HOST,
-                                       PLACEHOLDER_PORT)
+                                       PLACEHOLDER_PORT, user=PLACEHOLDER_USER)
     return yaml.safe_dump(doc, sort_keys=False).encode()
 
 

@@ -191,11 +191,17 @@ def _runs_since(settings: Settings, dag_id: str, since: datetime) -> list[dict[s
     return _dicts(runs.dag_runs)
 
 
-def _queued_dbt_events(settings: Settings) -> int:
+def _queued_events(settings: Settings, dag_id: str = DBT_DAG) -> int:
+    """Asset events queued for ``dag_id`` that no run has consumed yet (the scheduler
+    creates the run they call for on one of its next loops)."""
     from airflow_client.client import AssetApi
+    from airflow_client.client.exceptions import NotFoundException
 
     with _airflow(settings) as client:
-        return len(AssetApi(client).get_dag_asset_queued_events(DBT_DAG).queued_events)
+        try:
+            return len(AssetApi(client).get_dag_asset_queued_events(dag_id).queued_events)
+        except NotFoundException:
+            return 0
 
 
 def _trigger_dbt_by_hand(settings: Settings) -> bool:
@@ -266,7 +272,7 @@ def wait_for_transforms(settings: Settings, start: date, days: int, since: datet
             echo(line)
             last = line
         if done and (failed or not missing) and dbt_done:
-            if failed or triggered or not _queued_dbt_events(settings):
+            if failed or triggered or not _queued_events(settings):
                 return feature_runs + dbt_runs
             if not _trigger_dbt_by_hand(settings):  # the scheduler took them meanwhile
                 continue
@@ -278,6 +284,18 @@ def wait_for_transforms(settings: Settings, start: date, days: int, since: datet
             raise TimeoutError(f"features and dbt not finished after {timeout:.0f}s: {line}; "
                                f"missing feature partitions: {', '.join(missing) or 'none'}")
         time.sleep(3)
+
+
+def _models_settled(settings: Settings, since: datetime, quiet: dict[str, float],
+                    ) -> tuple[bool, list[dict[str, Any]]]:
+    """:func:`_settled` for the model DAGs and the dashboards' publication; an asset event
+    a model DAG has not turned into a run yet is work still to come (on a busy machine the
+    scheduler may take longer than :data:`SETTLE_S` to create the run)."""
+    everything, runs = _settled(settings, [*MODEL_DAGS, DASHBOARD_DAG], since, quiet)
+    if everything and any(_queued_events(settings, d) for d in MODEL_DAGS):
+        quiet.clear()
+        return False, runs
+    return everything, runs
 
 
 def wait_for_models(settings: Settings, since: datetime, timeout: float,
@@ -295,8 +313,7 @@ def wait_for_models(settings: Settings, since: datetime, timeout: float,
     served = [d for d in MODEL_DAGS if not d.startswith("train_")] + [DASHBOARD_DAG]
     last = ""
     while True:
-        everything, all_runs = _settled(settings, [*MODEL_DAGS, DASHBOARD_DAG], since,
-                                        quiet_all)
+        everything, all_runs = _models_settled(settings, since, quiet_all)
         done = _quiet_for([r for r in all_runs if r["dag_id"] in served], quiet)
         line = _summary(all_runs)
         if line != last:
@@ -332,12 +349,14 @@ def models_report(settings: Settings) -> str:
 
     lines = [f"{'model':<18}{'champion':>9}{'scored days':>12}{'predictions':>12}"
              f"{'drift share':>12}"]
+    unpromoted = []
     with connect(settings) as client:
         for name, s in SPECS.items():
             try:
                 version = f"v{score.champion(name, settings).version}"
             except score.NoChampionError:
                 version = "none"
+                unpromoted.append(name)
             try:
                 p = client.table(f"SELECT count(DISTINCT interval) AS d, count(*) AS n "
                                  f"FROM lakehouse.{s.predictions.name}").to_pylist()[0]
@@ -347,8 +366,37 @@ def models_report(settings: Settings) -> str:
                 lines.append(f"{name:<18}{version:>9}{p['d']:>12}{p['n']:>12}{share:>12}")
             except Exception as exc:  # noqa: BLE001 - report the model as unscored, go on
                 lines.append(f"{name:<18}{version:>9}  ({str(exc).splitlines()[0]})")
+        for name in unpromoted:
+            lines.append(f"{name}: no champion - {_last_decision(client, name)}")
     lines.append(f"MLflow registry at {settings.mlflow_url}/#/models, drift reports at "
                  f"{settings.docs_url}/drift/, Evidently at {settings.evidently_url}")
+    return "\n".join(lines)
+
+
+def _last_decision(client: Any, model: str) -> str:
+    """Why a model has no champion: its newest gate decision, with the reasons."""
+    try:
+        rows = client.table(
+            "SELECT version, decision, reasons FROM lakehouse.monitoring.model_decisions "
+            f"WHERE model = '{model}' ORDER BY decided_at DESC LIMIT 1").to_pylist()
+    except Exception as exc:  # noqa: BLE001 - no decision table yet
+        rows, why = [], str(exc).splitlines()[0]
+    else:
+        why = "no version reached the promotion gate (see train_" + model + " in Airflow)"
+    if not rows:
+        return why
+    row = rows[0]
+    return f"the gate's last decision: v{row['version']} {row['decision']} ({row['reasons']})"
+
+
+def dashboards_report(settings: Settings) -> str:
+    """Where each dashboard is, and whether the bundle was published."""
+    from lakeops import dashboards
+
+    published = (settings.superset_home / dashboards.STATE).exists()
+    lines = [f"Dashboards (Superset, user {settings.superset_admin_user}"
+             f"{'' if published else '; not published yet: see publish_dashboards'}):"]
+    lines += [f"  {title:<14}{url}" for title, url in dashboards.urls(settings).items()]
     return "\n".join(lines)
 
 
@@ -472,6 +520,7 @@ def run_demo(settings: Settings, start: date, days: int, *, scale: float = 0.01,
     still = sorted({r["dag_id"] for r in model_runs if r["state"] not in TERMINAL})
     with watch.stage("marts and models through the SQL endpoint"):
         report += "\n\n" + marts_report(settings) + "\n\n" + models_report(settings)
+        report += "\n\n" + dashboards_report(settings)
     if still:
         report += ("\nstill running (a retraining a drift alert started; its gate decides "
                    "in the Airflow UI): " + ", ".join(still))

@@ -50,7 +50,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -102,7 +102,8 @@ class IngestError(Exception):
 
 
 class DeliveryMissing(IngestError):
-    pass
+    """Nothing was delivered for the interval (at ingest), or not within
+    ``LAKEOPS_DELIVERY_TIMEOUT_S`` of the run's start (the sensor)."""
 
 
 class SchemaMismatch(IngestError):
@@ -241,22 +242,35 @@ def missing_deliveries(
     ]
 
 
-def delivery_ready(source: str, interval: str, settings: Settings | None = None) -> bool:
+def delivery_ready(source: str, interval: str, settings: Settings | None = None,
+                   waiting_since: str | datetime | None = None) -> bool:
     """Sensor condition: every table of the source has its delivery for the interval.
 
     A purged delivery will not arrive by waiting: :class:`DeliveryPurged` is raised (as an
-    ``AirflowFailException`` too under Airflow), failing the sensor at once."""
+    ``AirflowFailException`` too under Airflow), failing the sensor at once. So is
+    :class:`DeliveryMissing` once ``settings.delivery_timeout_s`` have passed since
+    ``waiting_since`` (the run's start): the wait is bounded per run, not per attempt, so a
+    retry of a sensor killed under it (a scheduler that died) does not start it again."""
     settings = settings or get_settings()
     try:
         missing = missing_deliveries(source, interval, settings)
     except DeliveryPurged as exc:
         raise _fail_fast(exc) from None
     if missing:
-        log.info(
-            "waiting for %s deliveries of %s: %s (expected under %s/<table>/%s/)",
-            source, _iso(interval), ", ".join(missing),
-            Lake.landing(settings).uri(f"landing/{source}"), _iso(interval),
-        )
+        where = f"{Lake.landing(settings).uri(f'landing/{source}')}/<table>/{_iso(interval)}/"
+        try:  # a template of a run without a start renders "None": no bound then
+            since = datetime.fromisoformat(str(waiting_since)) if waiting_since else None
+        except ValueError:
+            since = None
+        if since is not None and (datetime.now(UTC) - since).total_seconds() \
+                > settings.delivery_timeout_s:
+            raise _fail_fast(DeliveryMissing(
+                f"{source} deliveries of {_iso(interval)} did not arrive within "
+                f"{settings.delivery_timeout_s} s (LAKEOPS_DELIVERY_TIMEOUT_S) of the run's "
+                f"start: {', '.join(missing)} (expected under {where}); deliver them and "
+                "clear the run"))
+        log.info("waiting for %s deliveries of %s: %s (expected under %s)",
+                 source, _iso(interval), ", ".join(missing), where)
     return not missing
 
 

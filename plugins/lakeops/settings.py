@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     mlflow_port: int = 5000
     flight_port: int = 32010
     superset_port: int = 8088
+    superset_host: str | None = None  # defaults to ``host``; the compose profile's service
     docs_port: int = 8090
     # drift monitoring (lakeops.ml.monitor): the Evidently UI over <home>/evidently, and
     # when drift raises the retraining alert: the share of drifted features (Evidently's
@@ -282,7 +283,7 @@ class Settings(BaseSettings):
 
     @property
     def superset_url(self) -> str:
-        return self.url(self.superset_port)
+        return f"http://{self.superset_host or self.host}:{self.superset_port}"
 
 
 def get_settings(**overrides: object) -> Settings:

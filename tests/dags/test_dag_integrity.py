@@ -13,8 +13,6 @@ from lakeops.contracts import TABLES
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 DAG_FILES = sorted(p.name for p in DAGS.glob("*.py"))
-# sensors wait rather than work: a retry would only restart the wait
-NO_RETRY_TASKS = {"wait_for_delivery"}
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +43,7 @@ def test_every_dag_has_docs_owner_retries_tags(dagbag) -> None:  # type: ignore[
         for t in dag.tasks:
             if not t.owner or t.owner == "airflow":
                 problems.append(f"{dag_id}.{t.task_id}: no owner")
-            if t.retries < 1 and t.task_id not in NO_RETRY_TASKS:
+            if t.retries < 1:
                 problems.append(f"{dag_id}.{t.task_id}: no retries")
     assert problems == []
 

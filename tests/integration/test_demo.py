@@ -1,7 +1,8 @@
 """`make run`'s demo, whole: deliveries (the first a historical load) -> ingest (backfill)
 -> Spark features -> dbt -> models trained, gated, scoring and monitored -> marts and
 predictions read back through the lakehouse SQL endpoint, every step started by Airflow's
-scheduler. All services run on free loopback ports in a throw-away state folder.
+scheduler. All services run on free loopback ports in a throw-away state folder: the
+platform the browser's checks share (tests/integration/conftest.py).
 
 The scheduler is killed (SIGKILL) while the first ingest runs: supervisord brings it back
 and the demo still completes, every run succeeding, no row twice."""
@@ -9,16 +10,11 @@ and the demo still completes, every run succeeding, no row twice."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import threading
-import time
-from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import pytest
-from tests.conftest import free_port
+from tests.integration.shared_platform import DAYS, FEATURE_DAYS, INTERVALS, KILLED
 
 from lakeops import demo, services
 from lakeops.lake import Lake
@@ -27,48 +23,10 @@ from lakeops.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1800)]
 
-START, DAYS = date(2024, 10, 1), 2
-INTERVALS = [(START + timedelta(days=i)).isoformat() for i in range(DAYS)]
-# every day the features cover: the historical load's days, then the daily ones
-FEATURE_DAYS = [(START + timedelta(days=i)).isoformat()
-                for i in range(-demo.HISTORY_DAYS, DAYS)]
-
-
-KILLED: dict[str, int] = {}
-
-
-def _kill_the_scheduler_once_ingest_runs(settings: Settings, lines: list[str],
-                                         stop: threading.Event) -> None:
-    while not stop.is_set():
-        if any(line.startswith("ingest_") and "running=" in line for line in lines):
-            (scheduler,) = [s for s in services.status(settings)
-                            if s.name == "airflow-scheduler"]
-            if scheduler.pid:
-                os.kill(scheduler.pid, signal.SIGKILL)
-                KILLED["pid"] = scheduler.pid
-                return
-        time.sleep(0.5)
-
 
 @pytest.fixture(scope="module")
-def ran(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, str, list[str]]]:
-    settings = Settings(
-        home=tmp_path_factory.mktemp("demo"), airflow_port=free_port(),
-        mlflow_port=free_port(), docs_port=free_port(), flight_port=free_port(),
-        evidently_port=free_port(), superset_port=free_port(), airflow_parallelism=3,
-    )
-    lines: list[str] = []
-    stop = threading.Event()
-    killer = threading.Thread(target=_kill_the_scheduler_once_ingest_runs,
-                              args=(settings, lines, stop), daemon=True)
-    killer.start()
-    try:
-        report = demo.run_demo(settings, START, DAYS, scale=0.005, timeout=1500,
-                               echo=lines.append, timings=settings.home / "timings.json")
-        yield settings, report, lines
-    finally:
-        stop.set()
-        services.down(settings)
+def ran(demo_platform: tuple[Settings, str, list[str]]) -> tuple[Settings, str, list[str]]:
+    return demo_platform
 
 
 def test_the_killed_scheduler_came_back_by_itself(ran: tuple[Settings, str, list[str]]
@@ -123,10 +81,13 @@ def test_both_models_are_champions_scoring_and_monitored(
     from lakeops.ml import score
     from lakeops.ml.specs import SPECS
 
-    settings, report, _ = ran
+    settings, report, lines = ran
     recent = FEATURE_DAYS[-settings.ml_score_days:]
     for name, spec in SPECS.items():
-        champion = score.champion(name, settings)  # raises when the gate promoted none
+        try:
+            champion = score.champion(name, settings)
+        except score.NoChampionError as exc:  # the report says why (the gate's reasons)
+            pytest.fail(f"{exc}\n{report}\n" + "\n".join(lines[-15:]))
         with connect(settings) as client:
             scored = client.table(
                 f"SELECT interval, count(*) AS n, min(model_version) AS v, "

@@ -137,6 +137,8 @@ def test_missing_delivery_fails_after_the_sensor_timeout(airflow: Settings) -> N
     assert state == "failed"
     ti = tis_api.get_task_instance("ingest_education", "missing_day3", "wait_for_delivery")
     assert ti.state is not None and ti.state.value == "failed"
+    # the sensor has a retry (for a poke killed under it), but a timeout is not retried
+    assert ti.try_number == 1 and ti.max_tries >= 1, (ti.try_number, ti.max_tries)
     text = ""
     deadline = time.monotonic() + 60  # the lines reach the log file after the state
     while "studentVle" not in text and time.monotonic() < deadline:

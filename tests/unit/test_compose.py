@@ -7,6 +7,7 @@ that does not exist, a Dremio source under another name than the SQL the users w
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -357,3 +358,32 @@ def test_init_names_a_refused_login(fake_dremio: tuple[dict[str, Any], Settings]
     with pytest.raises(RuntimeError, match="LAKEOPS_FLIGHT_PASSWORD"):
         compose.init_dremio(settings, timeout_s=10)
     assert state["sources"] == {}
+
+
+def test_the_worker_publishes_the_bundle_to_superset_against_dremio(
+        worker_settings: Settings, secrets: dict[str, str]) -> None:
+    """publish_dashboards in the compose profile: the zip it imports points the bundle's
+    database at Dremio's Flight port as Dremio's user, the password passed apart (never
+    in a file of the zip), and it logs in to the superset service with the admin password
+    the superset container created its admin with."""
+    import zipfile
+
+    from lakeops import dashboards
+    from lakeops.services.superset import superset_admin_password
+
+    zipped, passwords = dashboards.bundle(worker_settings,
+                                          dashboards._files(dashboards.ASSETS))
+    with zipfile.ZipFile(io.BytesIO(zipped)) as zf:
+        texts = {n: zf.read(n).decode() for n in zf.namelist()}
+    (db_name,) = [n for n in texts if "/databases/" in n]
+    uri = yaml.safe_load(texts[db_name])["sqlalchemy_uri"]
+    assert uri.startswith("dremio+flight://lakeops:XXXXXXXXXX@dremio:32010/"), uri
+    assert list(passwords.values()) == [secrets["DREMIO_PASSWORD"]]
+    assert not any(secrets["DREMIO_PASSWORD"] in t for t in texts.values())
+    assert worker_settings.superset_url == "http://superset:8088"
+    superset = _env_of("superset", secrets)
+    assert superset_admin_password(worker_settings) == superset["SUPERSET_ADMIN_PASSWORD"]
+    # the superset container runs the embedded profile's configuration file
+    assert superset["SUPERSET_CONFIG_PATH"] == "/opt/superset/superset_config.py"
+    dockerfile = (COMPOSE.parent / "docker" / "superset.Dockerfile").read_text()
+    assert "COPY superset/superset_config.py /opt/superset/superset_config.py" in dockerfile

@@ -125,6 +125,23 @@ def test_missing_delivery_is_a_clear_error(settings: Settings) -> None:
     assert not ingest.delivery_ready("education", DAY, settings)
 
 
+def test_the_sensor_waits_from_the_runs_start_not_per_attempt(settings: Settings) -> None:
+    """A retried sensor (killed under a scheduler that died) keeps the run's deadline: past
+    it, the poke fails at once, naming what is missing, as an error Airflow does not
+    retry."""
+    from datetime import UTC, datetime, timedelta
+
+    from airflow.sdk.exceptions import AirflowFailException
+
+    recent = datetime.now(UTC) - timedelta(seconds=settings.delivery_timeout_s - 60)
+    assert not ingest.delivery_ready("education", DAY, settings, waiting_since=str(recent))
+    long_ago = datetime.now(UTC) - timedelta(seconds=settings.delivery_timeout_s + 1)
+    with pytest.raises(ingest.DeliveryMissing, match="did not arrive within .*studentVle") \
+            as caught:
+        ingest.delivery_ready("education", DAY, settings, waiting_since=str(long_ago))
+    assert isinstance(caught.value, AirflowFailException)
+
+
 def test_missing_column_fails_and_keeps_the_delivery(settings: Settings) -> None:
     lake = Lake.from_settings(settings)
     landing = Lake.landing(settings)

@@ -400,9 +400,16 @@ class LakeSQL:
         target = client_schema(source.schema)
 
         def batches() -> Iterator[pa.RecordBatch]:
+            sent = False
             try:
                 for batch in source:
                     yield batch if batch.schema == target else batch.cast(target)
+                    sent = True
+                if not sent:  # an empty result is one empty batch, not none: clients
+                    # that build a table from the batches alone (sqlalchemy-dremio, so
+                    # Superset) fail on none ("Must pass schema, or at least one
+                    # RecordBatch") - a filter that leaves no row would break a chart
+                    yield pa.RecordBatch.from_pylist([], schema=target)
             except duckdb.Error as exc:
                 raise self._explain(exc, query) from None
             finally:

@@ -22,7 +22,7 @@ from lakeops.services.airflow import (
 from lakeops.services.api import airflow_client, airflow_token, retry_busy
 from lakeops.services.errors import PortInUseError, ServiceError, ServiceStartError
 from lakeops.services.specs import SERVICES, Link, Service, service_names
-from lakeops.services.supervisor import ServiceStatus, down, status, up
+from lakeops.services.supervisor import ServiceStatus, down, memory, status, up
 
 __all__ = [
     "SERVICES",
@@ -37,6 +37,7 @@ __all__ = [
     "airflow_env",
     "airflow_token",
     "down",
+    "memory",
     "lakeops_env",
     "prepare_dbt",
     "retry_busy",

@@ -467,6 +467,37 @@ def _status_of(settings: Settings, entry: Service, info: dict[str, Any] | None,
                          uptime, restarts)
 
 
+def tree_mb(pid: int | None, field: str = "pss") -> float:
+    """Memory of a process and all its descendants in MB. ``pss`` (proportional set size)
+    splits each shared page among the processes that map it, so figures of different
+    services add up; ``rss`` counts a shared library once per process."""
+    if not pid:
+        return 0.0
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            info = proc.memory_full_info() if field == "pss" else proc.memory_info()
+            total += getattr(info, field)
+    return total / 2**20
+
+
+def memory(settings: Settings, statuses: list[ServiceStatus] | None = None,
+           ) -> dict[str, float]:
+    """PSS in MB of each running service's process tree, and of supervisord itself."""
+    statuses = status(settings) if statuses is None else statuses
+    out = {s.name: tree_mb(s.pid) for s in statuses if s.pid}
+    sup = _supervisord(settings)
+    if sup is not None:
+        with contextlib.suppress(psutil.Error):
+            out["supervisord"] = sup.memory_full_info().pss / 2**20
+    return out
+
+
 def _down_detail(info: dict[str, Any] | None, supervised: bool) -> str:
     if info is None:
         return "not running" if not supervised else "not configured (run lakeops up)"
