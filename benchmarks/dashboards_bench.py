@@ -383,27 +383,19 @@ def _free_port() -> int:
 
 
 class _ServersRss(threading.Thread):
-    """Peak resident memory of some processes and their children, sampled every 50 ms."""
+    """Peak resident memory (MB) of some processes and their children, sampled every
+    50 ms."""
 
     def __init__(self, pids: list[int]) -> None:
         super().__init__(daemon=True)
-        import psutil
-
-        self.procs = [psutil.Process(p) for p in pids]
-        self.peak = 0
+        self.pids = pids
+        self.peak = 0.0
         self.done = threading.Event()
 
-    def _rss(self) -> int:
-        import psutil
+    def _rss(self) -> float:
+        from lakeops.services.supervisor import tree_mb
 
-        total = 0
-        for proc in self.procs:
-            for p in (proc, *proc.children(recursive=True)):
-                try:
-                    total += p.memory_info().rss
-                except psutil.Error:
-                    pass
-        return total
+        return sum(tree_mb(pid, "rss") for pid in self.pids)
 
     def run(self) -> None:
         self.peak = self._rss()
@@ -522,7 +514,7 @@ def _dashboard(settings: Any, work: Path, queries: Path, title: str, charts: lis
         cold, warm = _time_dashboard(client, charts)
     sampler.done.set()
     sampler.join()
-    mb, rows = sampler.peak / (1 << 20), sum(c.rows for c in charts)
+    mb, rows = sampler.peak, sum(c.rows for c in charts)
     return DashboardRun(title, charts, floor,
                         Measurement(f"{title}: Superset cold", cold, rows, mb),
                         Measurement(f"{title}: Superset warm", warm, rows, mb))
