@@ -130,6 +130,8 @@ class Delivery(BaseModel):
     kind: str = Field("increment", pattern="^(increment|snapshot)$")
     event_date: str | None = None  # column whose date places a row in its interval
     freshness_hours: int | None = 24  # None: no freshness rule (a dimension keeps old rows)
+    # values a CSV delivery writes for "missing": read as null (OULAD's release writes "?")
+    missing_values: list[str] = Field(default_factory=lambda: [""])
 
 
 class Contract(BaseModel):

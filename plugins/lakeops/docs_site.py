@@ -231,7 +231,7 @@ class LakeReportsHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if not with_body:
             return
-        with self.lake.fs.open_input_stream(info.path) as fh:
+        with self.lake.fs.open_input_stream(info.path, compression=None) as fh:
             while chunk := fh.read(_CHUNK):
                 self.wfile.write(chunk)
 

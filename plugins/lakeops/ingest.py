@@ -40,11 +40,13 @@ hot path is as fast as a plain DuckDB CSV->Parquet copy.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import hmac
 import json
 import logging
 import tempfile
+import zipfile
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -53,7 +55,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from lakeops import sqltext
 from lakeops.contracts import TABLES, Column, Contract, Format, PiiAction, get_contract
@@ -279,9 +281,18 @@ def delivery_ready(source: str, interval: str, settings: Settings | None = None,
 
 
 
+def _open_delivered(path: Path) -> BinaryIO:
+    """A delivered file's bytes, a gzip-compressed one (``*.gz``) decompressed."""
+    return cast(BinaryIO, gzip.open(path, "rb")) if path.name.endswith(".gz") \
+        else path.open("rb")
+
+
 def _csv_header(path: Path) -> list[str]:
-    with path.open("rb") as fh:
-        first = fh.readline()
+    try:
+        with _open_delivered(path) as fh:
+            first = fh.readline()
+    except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
+        raise SchemaMismatch(f"{path.name}: cannot read the file ({exc})") from exc
     if not first.strip():
         raise SchemaMismatch(f"{path.name}: empty file, no CSV header")
     try:
@@ -315,14 +326,20 @@ def _csv_relations(contract: Contract, locals_: list[Path], names: list[str],
         groups.setdefault(tuple(header), []).append(local)
     relations = []
     cols = ", ".join(sqltext.ident(c) for c in contract.column_names)
+    # each row names the file as delivered (a zip's member as <zip>/<member>)
+    source_file = "CASE filename " + " ".join(
+        f"WHEN {sqltext.literal(str(p))} THEN {sqltext.literal(n)}"
+        for p, n in zip(locals_, names, strict=True)) + " END"
     for columns_of_file, paths in groups.items():
         types = {h: _csv_read_type(contract, h) for h in columns_of_file}
         columns = "{" + ", ".join(f"{sqltext.literal(k)}: {sqltext.literal(v)}"
                                   for k, v in types.items()) + "}"
         listing = "[" + ", ".join(sqltext.literal(str(p)) for p in paths) + "]"
+        nulls = "[" + ", ".join(sqltext.literal(v) for v in contract.delivery.missing_values) + "]"
         relations.append(
-            f"SELECT {cols}, parse_filename(filename) AS _source_file FROM read_csv({listing}, "
+            f"SELECT {cols}, {source_file} AS _source_file FROM read_csv({listing}, "
             f"header=true, auto_detect=false, delim=',', quote='\"', escape='\"', "
+            f"nullstr={nulls}, "
             f"columns={columns}, store_rejects=true, filename=true, "
             f"timestampformat='%Y-%m-%d %H:%M:%S', dateformat='%Y-%m-%d')"
         )
@@ -353,9 +370,19 @@ def _csv_rejects(con: duckdb.DuckDBPyConnection, names: dict[str, str]) -> list[
     ).fetchall()
     return [
         {"_source_file": names.get(path, Path(path).name), "_line": int(line),
-         "_rule": RULE_MALFORMED if malformed else RULE_CAST, "_reason": reason, "_record": raw}
+         "_rule": RULE_MALFORMED if malformed else RULE_CAST, "_reason": reason,
+         "_record": _as_delivered(raw)}
         for path, line, reason, raw, malformed in rows
     ]
+
+
+def _as_delivered(line: str | None) -> str | None:
+    """A rejected CSV line as the file holds it, without its line break. DuckDB's copy of a
+    CRLF file's line starts after the previous line's ``\r``, so with a stray ``\n``: no
+    delivered line starts with one (that would be an empty line)."""
+    if line is None:
+        return None
+    return line.removeprefix("\n").removesuffix("\n").removesuffix("\r")
 
 
 def _register(con: duckdb.DuckDBPyConnection, table: pa.Table, name: str) -> str:
@@ -504,18 +531,52 @@ def _sha256_local(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _unpacked(stack: contextlib.ExitStack, locals_: list[Path], names: list[str],
+              warnings: list[str]) -> tuple[list[Path], list[str]]:
+    """The files the readers take: a delivered ``.zip`` is its members (extracted into a
+    temporary folder, named ``<zip>/<member>``), every other file itself. A member whose
+    name is not a delivery (``__MACOSX/``, hidden files, folders) is skipped with a
+    warning; a zip that cannot be opened is a :class:`SchemaMismatch` naming it."""
+    out_paths, out_names = [], []
+    for local, name in zip(locals_, names, strict=True):
+        if not name.lower().endswith(".zip"):
+            out_paths.append(local)
+            out_names.append(name)
+            continue
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lakeops-zip-")))
+        try:
+            with zipfile.ZipFile(local) as zf:
+                for i, member in enumerate(zf.infolist()):
+                    base = Path(member.filename).name
+                    if member.is_dir() or "__MACOSX/" in member.filename \
+                            or not is_delivered_file(base):
+                        warnings.append(f"{name}: member {member.filename} skipped")
+                        continue
+                    target = folder / f"{i}-{base}"  # DuckDB reads the extension
+                    with zf.open(member) as src, target.open("wb") as dst:
+                        while chunk := src.read(1 << 20):
+                            dst.write(chunk)
+                    out_paths.append(target)
+                    out_names.append(f"{name}/{member.filename}")
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise SchemaMismatch(f"{name}: cannot read the zip archive ({exc})") from exc
+    if not out_paths:
+        raise SchemaMismatch(f"no delivered file in {', '.join(names)}")
+    return out_paths, out_names
+
+
 def _stage(con: duckdb.DuckDBPyConnection, contract: Contract,
-           files: list[DeliveredFile], locals_: list[Path], warnings: list[str]
+           names: list[str], locals_: list[Path], warnings: list[str]
            ) -> tuple[str, list[dict[str, Any]]]:
     """All delivered rows as one relation (contract columns + ``_source_file``), plus the
     records a JSON reader already rejected."""
     if contract.delivery.format is Format.CSV:
-        relations = _csv_relations(contract, locals_, [f.name for f in files], warnings)
+        relations = _csv_relations(contract, locals_, names, warnings)
         return " UNION ALL ".join(relations), []
     relations, rejects = [], []
-    for f, local in zip(files, locals_, strict=True):
+    for name, local in zip(names, locals_, strict=True):
         relation, bad = OTHER_LOADERS[contract.delivery.format](
-            con, contract, local, f.name, warnings
+            con, contract, local, name, warnings
         )
         relations.append(relation)
         rejects.extend(bad)
@@ -643,11 +704,13 @@ def ingest_table(
         locals_ = [stack.enter_context(landing.local_copy(f.path)) for f in files]
         with ThreadPoolExecutor(max_workers=1) as pool:  # checksums while DuckDB reads
             digests = [pool.submit(_sha256_local, p) for p in locals_]
-            union, rejects = _stage(con, contract, files, locals_, manifest.warnings)
+            readable, names = _unpacked(stack, locals_, [f.name for f in files],
+                                        manifest.warnings)
+            union, rejects = _stage(con, contract, names, readable, manifest.warnings)
             _check(con, contract, union)
             manifest.raw_path, manifest.rows_written = _write_raw(con, contract, lake, interval)
-            names = {str(p): f.name for p, f in zip(locals_, files, strict=True)}
-            rejects.extend(_csv_rejects(con, names))
+            rejects.extend(_csv_rejects(con, dict(zip(map(str, readable), names,
+                                                      strict=True))))
             _withhold_pii(contract, rejects)
             rejects.extend(_checked_rejects(con, contract))
             for f, digest in zip(files, digests, strict=True):

@@ -156,13 +156,13 @@ class Lake:
         return full[len(self._base) :].lstrip("/")
 
     def read_bytes(self, path: str) -> bytes:
-        with self.fs.open_input_stream(self.full(path)) as fh:
+        with self.fs.open_input_stream(self.full(path), compression=None) as fh:
             return bytes(fh.read())
 
     def write_bytes(self, path: str, data: bytes) -> None:
         """Write a whole file atomically."""
         with self._atomic_target(path) as target:
-            with self.fs.open_output_stream(target) as fh:
+            with self.fs.open_output_stream(target, compression=None) as fh:
                 fh.write(data)
 
     def read_json(self, path: str) -> Any:
@@ -197,7 +197,7 @@ class Lake:
 
     def sha256(self, path: str) -> str:
         digest = hashlib.sha256()
-        with self.fs.open_input_stream(self.full(path)) as fh:
+        with self.fs.open_input_stream(self.full(path), compression=None) as fh:
             while chunk := fh.read(1 << 20):
                 digest.update(chunk)
         return digest.hexdigest()

@@ -13,7 +13,7 @@ from lakeops.settings import Settings
 CORPUS = Path(__file__).parent / "bad_deliveries"
 DAY = "2024-10-01"
 SOURCE = {"studentVle": "education", "studentInfo": "education", "orders": "business",
-          "products": "business"}
+          "products": "business", "studentAssessment": "education"}
 
 # case -> (rows written, {rule: rejected rows}) or the error and a message fragment
 QUARANTINED = {
@@ -22,6 +22,11 @@ QUARANTINED = {
     "wrong_types": (1, {ingest.RULE_CAST: 3}),
     "non_utf8": (1, {ingest.RULE_MALFORMED: 1}),
     "broken_line": (2, {ingest.RULE_MALFORMED: 1}),
+    "gzip_csv": (3, {ingest.RULE_CAST: 1}),
+    "zipped_csv": (3, {ingest.RULE_CAST: 1}),
+    "crlf_lines": (2, {ingest.RULE_MALFORMED: 1}),
+    # OULAD's "?" for missing: null where the column may be null, a reject where not
+    "missing_marker": (2, {ingest.RULE_NOT_NULL: 1}),
     # whole-row problems the validation stage owns: ingestion must keep every row
     "duplicate_keys": (3, {}),
     "orphan_foreign_keys": (2, {}),
@@ -31,6 +36,8 @@ FAILED = {
     "missing_column": (ingest.SchemaMismatch, r"lacks column\(s\) sum_click"),
     "empty_file": (ingest.SchemaMismatch, "empty file"),
     "truncated_parquet": (ingest.SchemaMismatch, "cannot read Parquet"),
+    "broken_zip": (ingest.SchemaMismatch, r"broken_zip__studentVle.zip: cannot read the zip"),
+    "not_gzip": (ingest.SchemaMismatch, r"not_gzip__studentVle.csv.gz: cannot read the file"),
 }
 
 
@@ -69,6 +76,14 @@ def test_bad_rows_are_quarantined_good_rows_land(settings: Settings, case: str) 
         assert "browser" in m["warnings"][0]
     if case == "non_utf8":
         assert "Ren" not in str(rejects) and "rene@" not in str(rejects)
+    if case == "crlf_lines":  # the line as delivered, without its line break
+        assert [r["_record"] for r in rejects] == ["AAA,2024J,11392,546669,0,4,9"]
+    if case == "zipped_csv":  # a reject names the member it came from; junk is skipped
+        assert [r["_source_file"] for r in rejects] == [f"{Path(inbox).name}/b.csv"]
+        assert any("__MACOSX/._a.csv" in w for w in m["warnings"])
+    if case == "missing_marker":
+        scores = lake.read_partition("raw", f"{source}/{table}", DAY).column("score")
+        assert scores.to_pylist() == [78.0, None]
 
 
 @pytest.mark.parametrize("case", sorted(FAILED))
