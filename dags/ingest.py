@@ -68,11 +68,12 @@ def build(source: str) -> DAG:
         wait = task.sensor(
             task_id="wait_for_delivery",
             poke_interval=settings.delivery_poke_s,
-            timeout=settings.delivery_timeout_s,
+            # the retry is for a sensor killed under it (a scheduler that died mid-poke).
+            # The wait is bounded from the run's start by delivery_ready, which fails at
+            # once (no retry) on the first poke past LAKEOPS_DELIVERY_TIMEOUT_S; Airflow's
+            # own timeout, a little later, is only the backstop (Airflow 3.3 retries it)
+            timeout=settings.delivery_timeout_s + 2 * settings.delivery_poke_s + 30,
             mode="reschedule",
-            # the retry is for a sensor killed under it (a scheduler that died mid-poke);
-            # the wait is bounded from the run's start, so a retry does not wait again
-            # (delivery_ready fails at once past it; Airflow's own timeout is the backstop)
         )(ingest.delivery_ready)(source=source, interval=INTERVAL,
                                  waiting_since="{{ dag_run.start_date }}")
         ingested = {
