@@ -458,13 +458,9 @@ def _time_dashboard(client: Any, charts: list[Chart]) -> tuple[float, float]:
 
 def _dashboards() -> list[tuple[str, str]]:
     """(title, slug) of the bundle's dashboards."""
-    import yaml
-
     from lakeops import dashboards
 
-    docs = [yaml.safe_load(p.read_text())
-            for p in sorted((dashboards.ASSETS / "dashboards").glob("*.yaml"))]
-    return [(d["dashboard_title"], d["slug"]) for d in docs]
+    return [(d["dashboard_title"], d["slug"]) for d in dashboards.dashboard_docs()]
 
 
 @dataclass

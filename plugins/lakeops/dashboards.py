@@ -110,14 +110,17 @@ def bundle(settings: Settings, files: dict[str, bytes]) -> tuple[bytes, dict[str
     return buf.getvalue(), passwords
 
 
+def dashboard_docs(src: Path = ASSETS) -> list[dict[str, Any]]:
+    """The bundle's dashboards as their YAML files say (by file name)."""
+    return [yaml.safe_load(path.read_text())
+            for path in sorted((src / "dashboards").glob("*.yaml"))]
+
+
 def urls(settings: Settings, src: Path = ASSETS) -> dict[str, str]:
     """Each dashboard of the bundle (by title) and where Superset shows it."""
-    out = {}
-    for path in sorted((src / "dashboards").glob("*.yaml")):
-        doc = yaml.safe_load(path.read_text())
-        out[doc["dashboard_title"]] = (f"{settings.superset_url}/superset/dashboard/"
-                                       f"{doc.get('slug') or doc['uuid']}/")
-    return out
+    return {doc["dashboard_title"]: (f"{settings.superset_url}/superset/dashboard/"
+                                     f"{doc.get('slug') or doc['uuid']}/")
+            for doc in dashboard_docs(src)}
 
 
 def digest(files: dict[str, bytes]) -> str:

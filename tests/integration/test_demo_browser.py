@@ -22,7 +22,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import yaml
 from tests.integration.shared_platform import FEATURE_DAYS, INTERVALS
 
 from lakeops import dashboards
@@ -106,11 +105,6 @@ def tab(browser: Any) -> Iterator[Tab]:
 
 
 # --- Superset --------------------------------------------------------------------------
-
-def _dashboards() -> list[dict[str, Any]]:
-    return [yaml.safe_load(p.read_text())
-            for p in sorted((dashboards.ASSETS / "dashboards").glob("*.yaml"))]
-
 
 def _charts(dashboard: dict[str, Any]) -> set[str]:
     return {v["meta"]["uuid"] for v in dashboard["position"].values()
@@ -197,7 +191,7 @@ def _wait_for_charts(t: Tab, results: list[dict[str, Any]], charts: int) -> None
     raise AssertionError(f"{answered} of {charts} charts answered in {WAIT_S}s")
 
 
-@pytest.mark.parametrize("dashboard", _dashboards(), ids=lambda d: d["slug"])
+@pytest.mark.parametrize("dashboard", dashboards.dashboard_docs(), ids=lambda d: d["slug"])
 def test_each_dashboard_renders_every_chart_with_a_date_filter(
         browser: Any, demo_platform: tuple[Settings, str, list[str]],
         superset_login: dict[str, Any], dashboard: dict[str, Any]) -> None:
