@@ -77,11 +77,30 @@ class Column(BaseModel):
     min: float | None = None
     max: float | None = None
     pattern: str | None = None
+    # values this column's deliveries write for "missing", read as null; replaces the
+    # delivery's ``missing_values`` for this column (OULAD's release writes "?" in a few
+    # columns only: elsewhere a "?" is bad data and is rejected or quarantined)
+    missing_values: list[str] | None = None
+    # delivered text -> the contract's value, applied at ingest before any check (OULAD's
+    # release writes the imd_band "10-20%" as "10-20"); counts per mapping go to the manifest
+    normalize: dict[str, str] = Field(default_factory=dict)
+    # a delivery may lack the column: it is read as null, with a warning in the manifest
+    # (a column not marked optional that is missing refuses the file)
+    optional: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> Column:
         if self.type not in TYPES:
             raise ValueError(f"column {self.name}: unknown type {self.type!r}")
+        if self.optional and not self.nullable:
+            raise ValueError(f"column {self.name}: an optional column must be nullable")
+        if self.normalize and self.type != "string":
+            raise ValueError(f"column {self.name}: normalize maps text, the column is {self.type}")
+        if self.allowed is not None:
+            unknown = sorted(set(self.normalize.values()) - set(self.allowed))
+            if unknown:
+                raise ValueError(f"column {self.name}: normalize maps to values not allowed: "
+                                 f"{', '.join(unknown)}")
         if self.pii is not Pii.NONE and self.pii_action is PiiAction.KEEP:
             raise ValueError(f"column {self.name}: PII column needs pii_action hash|drop|year")
         if self.pii_action is PiiAction.YEAR and self.type not in ("date", "timestamp"):
@@ -130,8 +149,11 @@ class Delivery(BaseModel):
     kind: str = Field("increment", pattern="^(increment|snapshot)$")
     event_date: str | None = None  # column whose date places a row in its interval
     freshness_hours: int | None = 24  # None: no freshness rule (a dimension keeps old rows)
-    # values a CSV delivery writes for "missing": read as null (OULAD's release writes "?")
+    # values a CSV delivery writes for "missing": read as null (a column can declare its own)
     missing_values: list[str] = Field(default_factory=lambda: [""])
+    # the text encoding of CSV deliveries (those DuckDB reads natively); a file that does
+    # not decode is refused whole, naming the file, line and encoding
+    encoding: str = Field("utf-8", pattern="^(utf-8|utf-16|latin-1)$")
 
 
 class Contract(BaseModel):
@@ -195,6 +217,12 @@ class Contract(BaseModel):
                 if c.pii_action is not PiiAction.DROP
             ]
         )
+
+    def missing_values(self, column: Column) -> list[str]:
+        """What a delivery writes for a missing value of ``column``."""
+        if column.missing_values is not None:
+            return column.missing_values
+        return self.delivery.missing_values
 
     @property
     def pii_columns(self) -> list[Column]:

@@ -40,9 +40,11 @@ hot path is as fast as a plain DuckDB CSV->Parquet copy.
 from __future__ import annotations
 
 import contextlib
+import csv
 import gzip
 import hashlib
 import hmac
+import io
 import json
 import logging
 import tempfile
@@ -112,6 +114,11 @@ class SchemaMismatch(IngestError):
     pass
 
 
+class UndecodableDelivery(SchemaMismatch):
+    """A CSV file holds bytes its contract's encoding cannot decode: the file is refused
+    whole (a line of it is not the text the delivery claims to be), nothing is written."""
+
+
 class DeliveryPurged(IngestError):
     """The interval's delivery was purged by the retention rule; only its manifest is left.
     Waiting or retrying cannot help: the file has to be delivered again."""
@@ -159,6 +166,8 @@ class Manifest:
     raw_path: str = ""
     quarantine_path: str = ""
     history_from: str | None = None  # a historical load: its rows start this day
+    # values the contract's ``normalize`` maps rewrote: column -> "from -> to" -> rows
+    normalized: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -287,31 +296,49 @@ def _open_delivered(path: Path) -> BinaryIO:
         else path.open("rb")
 
 
-def _csv_header(path: Path) -> list[str]:
+# a contract's delivery encoding as Python names it (a UTF-8 file may start with a BOM)
+PY_ENCODINGS = {"utf-8": "utf-8-sig", "utf-16": "utf-16", "latin-1": "latin-1"}
+
+
+def _csv_header(path: Path, name: str, encoding: str = "utf-8") -> list[str]:
+    """The column names of a CSV file's first line (quoted or not, after a byte-order
+    mark), decoded as the contract's ``encoding``."""
     try:
-        with _open_delivered(path) as fh:
-            first = fh.readline()
-    except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
-        raise SchemaMismatch(f"{path.name}: cannot read the file ({exc})") from exc
-    if not first.strip():
-        raise SchemaMismatch(f"{path.name}: empty file, no CSV header")
-    try:
-        text = first.decode("utf-8-sig").strip("\r\n")
+        if encoding == "utf-16":  # a line break is two bytes: read it as text
+            with io.TextIOWrapper(_open_delivered(path), encoding="utf-16", newline="") as fh:
+                first = fh.readline()
+        else:  # the header's own bytes only: a bad byte further on is the reader's to report
+            with _open_delivered(path) as raw:
+                first = raw.readline().decode(PY_ENCODINGS[encoding])
     except UnicodeDecodeError as exc:
-        raise SchemaMismatch(f"{path.name}: header is not UTF-8 text ({exc})") from exc
-    return [h.strip().strip('"') for h in text.split(",")]
+        raise UndecodableDelivery(
+            f"{name}: line 1 (the header) is not {encoding} text ({exc.reason} at byte "
+            f"{exc.start}); the contract's delivery encoding is {encoding}") from exc
+    except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
+        raise SchemaMismatch(f"{name}: cannot read the file ({exc})") from exc
+    if not first.strip():
+        raise SchemaMismatch(f"{name}: empty file, no CSV header")
+    return [h.strip() for h in next(csv.reader([first.rstrip("\r\n")]))]
 
 
-def _check_columns(contract: Contract, name: str, present: list[str], warnings: list[str]) -> None:
-    missing = [c for c in contract.column_names if c not in present]
+def _check_columns(contract: Contract, name: str, present: list[str],
+                   warnings: list[str]) -> list[str]:
+    """Refuse a file lacking a required column; returns the optional columns it lacks
+    (read as null, with a warning)."""
+    absent = [c for c in contract.columns if c.name not in present]
+    missing = [c.name for c in absent if not c.optional]
     if missing:
         raise SchemaMismatch(
             f"{contract.name}: delivery file {name} lacks column(s) {', '.join(missing)} "
             f"required by the contract (found: {', '.join(present)})"
         )
+    if absent:
+        warnings.append(f"{name}: optional column(s) absent, read as null: "
+                        f"{', '.join(c.name for c in absent)}")
     extra = [c for c in present if c not in contract.column_names]
     if extra:
         warnings.append(f"{name}: column(s) not in the contract ignored: {', '.join(extra)}")
+    return [c.name for c in absent]
 
 
 def _csv_relations(contract: Contract, locals_: list[Path], names: list[str],
@@ -320,30 +347,43 @@ def _csv_relations(contract: Contract, locals_: list[Path], names: list[str],
     read in one parallel scan). Lines DuckDB cannot read go to ``reject_errors`` when a
     relation is scanned (see :func:`_csv_rejects`)."""
     groups: dict[tuple[str, ...], list[Path]] = {}
+    encoding = contract.delivery.encoding
     for local, name in zip(locals_, names, strict=True):
-        header = _csv_header(local)
+        header = _csv_header(local, name, encoding)
         _check_columns(contract, name, header, warnings)
         groups.setdefault(tuple(header), []).append(local)
     relations = []
-    cols = ", ".join(sqltext.ident(c) for c in contract.column_names)
     # each row names the file as delivered (a zip's member as <zip>/<member>)
     source_file = "CASE filename " + " ".join(
         f"WHEN {sqltext.literal(str(p))} THEN {sqltext.literal(n)}"
         for p, n in zip(locals_, names, strict=True)) + " END"
+    nulls = _sql_list(contract.delivery.missing_values)
     for columns_of_file, paths in groups.items():
         types = {h: _csv_read_type(contract, h) for h in columns_of_file}
         columns = "{" + ", ".join(f"{sqltext.literal(k)}: {sqltext.literal(v)}"
                                   for k, v in types.items()) + "}"
-        listing = "[" + ", ".join(sqltext.literal(str(p)) for p in paths) + "]"
-        nulls = "[" + ", ".join(sqltext.literal(v) for v in contract.delivery.missing_values) + "]"
+        listing = _sql_list([str(p) for p in paths])
+        # a column with its own missing markers is read as text, the delivery's markers
+        # not applied to it; _staged applies its own
+        own = [c.name for c in contract.columns
+               if c.missing_values is not None and c.name in columns_of_file]
+        keep_text = f"force_not_null=[{', '.join(map(sqltext.literal, own))}], " if own else ""
+        cols = ", ".join(
+            sqltext.ident(c.name) if c.name in columns_of_file
+            else f"CAST(NULL AS {_csv_read_type(contract, c.name)}) AS {sqltext.ident(c.name)}"
+            for c in contract.columns)
         relations.append(
             f"SELECT {cols}, {source_file} AS _source_file FROM read_csv({listing}, "
             f"header=true, auto_detect=false, delim=',', quote='\"', escape='\"', "
-            f"nullstr={nulls}, "
+            f"nullstr={nulls}, {keep_text}encoding={sqltext.literal(encoding)}, "
             f"columns={columns}, store_rejects=true, filename=true, "
             f"timestampformat='%Y-%m-%d %H:%M:%S', dateformat='%Y-%m-%d')"
         )
     return relations
+
+
+def _sql_list(values: list[str]) -> str:
+    return "[" + ", ".join(sqltext.literal(v) for v in values) + "]::VARCHAR[]"
 
 
 def _csv_read_type(contract: Contract, header: str) -> str:
@@ -352,14 +392,21 @@ def _csv_read_type(contract: Contract, header: str) -> str:
     if header not in contract.column_names:
         return "VARCHAR"
     col = contract.column(header)
+    if col.missing_values is not None:  # its own markers are compared as text
+        return "VARCHAR"
     return "DOUBLE" if col.type in INTEGER_TYPES else col.duckdb_type
+
+
+def _has_rejects(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether a CSV scan ran (its ``reject_errors`` table exists)."""
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'reject_errors'").fetchone()
+    return bool(found and found[0])
 
 
 def _csv_rejects(con: duckdb.DuckDBPyConnection, names: dict[str, str]) -> list[dict[str, Any]]:
     """Lines the CSV reader rejected, one row per line with every error on it."""
-    if not con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'reject_errors'"
-    ).fetchone()[0]:  # type: ignore[index]
+    if not _has_rejects(con):
         return []
     rows = con.execute(
         "SELECT s.file_path, e.line, "
@@ -429,7 +476,9 @@ def _load_parquet(con: duckdb.DuckDBPyConnection, contract: Contract, local: Pat
         table = pq.read_table(local)
     except (pa.ArrowException, OSError) as exc:
         raise SchemaMismatch(f"{contract.name}: cannot read Parquet file {name}: {exc}") from exc
-    _check_columns(contract, name, table.column_names, warnings)
+    for absent in _check_columns(contract, name, table.column_names, warnings):
+        table = table.append_column(absent, pa.nulls(table.num_rows,
+                                                     contract.column(absent).arrow_type))
     return _register(con, table.select(contract.column_names), name), []
 
 
@@ -515,7 +564,10 @@ def pseudonymize(value: str, key: bytes) -> str:
 @contextmanager
 def _connection(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
     with tempfile.TemporaryDirectory(prefix="lakeops-duckdb-") as spill:
-        con = duckdb.connect(config={"temp_directory": spill, "preserve_insertion_order": True})
+        # the delivery is materialized once (good and rejected rows apart): past
+        # ingest_memory_mb DuckDB spills it to disk, so memory does not grow with it
+        con = duckdb.connect(config={"temp_directory": spill, "preserve_insertion_order": True,
+                                     "memory_limit": f"{settings.ingest_memory_mb}MB"})
         try:
             _register_pseudonym(con, pii_key(settings))
             yield con
@@ -572,7 +624,7 @@ def _stage(con: duckdb.DuckDBPyConnection, contract: Contract,
     records a JSON reader already rejected."""
     if contract.delivery.format is Format.CSV:
         relations = _csv_relations(contract, locals_, names, warnings)
-        return " UNION ALL ".join(relations), []
+        return _staged(con, contract, " UNION ALL ".join(relations)), []
     relations, rejects = [], []
     for name, local in zip(names, locals_, strict=True):
         relation, bad = OTHER_LOADERS[contract.delivery.format](
@@ -580,7 +632,75 @@ def _stage(con: duckdb.DuckDBPyConnection, contract: Contract,
         )
         relations.append(relation)
         rejects.extend(bad)
-    return " UNION ALL ".join(relations), rejects
+    return _staged(con, contract, " UNION ALL ".join(relations)), rejects
+
+
+def _norm_column(index: int) -> str:
+    return f"_normalized_{index}"
+
+
+def _staged(con: duckdb.DuckDBPyConnection, contract: Contract, union: str) -> str:
+    """The delivered rows with the contract's own missing markers of a column read as null
+    and its ``normalize`` maps applied (text columns), plus, per normalized column, which
+    mapping rewrote the row's value (1-based; NULL for none) for the manifest's counts."""
+    types = {row[0]: str(row[1]) for row in
+             con.execute(f"DESCRIBE SELECT * FROM ({union})").fetchall()}
+    exprs, marks = [], []
+    for i, col in enumerate(contract.columns):
+        name = sqltext.ident(col.name)
+        value = name
+        if types[col.name] != "VARCHAR" or (col.missing_values is None and not col.normalize):
+            exprs.append(name)
+            continue
+        if col.missing_values is not None:
+            value = (f"CASE WHEN {value} IN ({', '.join(map(sqltext.literal, col.missing_values))}"
+                     f") THEN NULL ELSE {value} END" if col.missing_values else value)
+        if col.normalize:
+            whens = " ".join(f"WHEN {sqltext.literal(k)} THEN {sqltext.literal(v)}"
+                             for k, v in col.normalize.items())
+            marks.append(f"CASE {name} " + " ".join(
+                f"WHEN {sqltext.literal(k)} THEN {j}" for j, k in enumerate(col.normalize, 1))
+                + f" END::UTINYINT AS {_norm_column(i)}")
+            value = f"CASE {value} {whens} ELSE {value} END"
+        exprs.append(f"{value} AS {name}")
+    return f"SELECT {', '.join([*exprs, *marks, '_source_file'])} FROM ({union})"
+
+
+def _normalized_counts(con: duckdb.DuckDBPyConnection, contract: Contract
+                       ) -> dict[str, dict[str, int]]:
+    """Rows each ``normalize`` mapping rewrote, per column (zeros included: the rule ran)."""
+    present = {r[0] for r in con.execute("DESCRIBE checked").fetchall()}
+    out: dict[str, dict[str, int]] = {}
+    for i, col in enumerate(contract.columns):
+        if not col.normalize:
+            continue
+        counts = dict(con.execute(
+            f"SELECT {_norm_column(i)}, count(*) FROM checked WHERE {_norm_column(i)} "
+            "IS NOT NULL GROUP BY 1").fetchall()) if _norm_column(i) in present else {}
+        out[col.name] = {f"{k} -> {v}": int(counts.get(j, 0))
+                         for j, (k, v) in enumerate(col.normalize.items(), 1)}
+    return out
+
+
+def _refuse_undecodable(con: duckdb.DuckDBPyConnection, contract: Contract,
+                        names: dict[str, str]) -> None:
+    """Raise :class:`UndecodableDelivery` when the CSV reader met bytes the contract's
+    encoding does not decode (call after the delivery was scanned)."""
+    if not _has_rejects(con):
+        return
+    bad = con.execute(
+        "SELECT s.file_path, min(e.line), count(DISTINCT e.line) FROM reject_errors e "
+        "JOIN reject_scans s USING (scan_id, file_id) WHERE e.error_type = 'INVALID ENCODING' "
+        "GROUP BY 1 ORDER BY 1").fetchall()
+    if bad:
+        encoding = contract.delivery.encoding
+        where = "; ".join(f"{names.get(path, Path(path).name)} line {line}"
+                          + (f" (and {n - 1} more line(s))" if n > 1 else "")
+                          for path, line, n in bad)
+        raise UndecodableDelivery(
+            f"{contract.name}: not {encoding} text (the contract's delivery encoding): "
+            f"{where}; nothing was written, the delivery is kept as delivered - re-deliver "
+            f"it as {encoding}, or declare the file's encoding in the contract")
 
 
 def _check(con: duckdb.DuckDBPyConnection, contract: Contract, union: str) -> None:
@@ -708,9 +828,11 @@ def ingest_table(
                                         manifest.warnings)
             union, rejects = _stage(con, contract, names, readable, manifest.warnings)
             _check(con, contract, union)
+            delivered_as = dict(zip(map(str, readable), names, strict=True))
+            _refuse_undecodable(con, contract, delivered_as)
+            manifest.normalized = _normalized_counts(con, contract)
             manifest.raw_path, manifest.rows_written = _write_raw(con, contract, lake, interval)
-            rejects.extend(_csv_rejects(con, dict(zip(map(str, readable), names,
-                                                      strict=True))))
+            rejects.extend(_csv_rejects(con, delivered_as))
             _withhold_pii(contract, rejects)
             rejects.extend(_checked_rejects(con, contract))
             for f, digest in zip(files, digests, strict=True):

@@ -17,7 +17,7 @@ rows GX counts are the rows we quarantine. Cross-table rules read the parents as
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -64,11 +64,28 @@ def schema_rules(contract: Contract) -> list[Rule]:
     )]
 
 
+def _as_ingested(contract: Contract, col: Column) -> str:
+    """What ingest did to a column's values before this suite sees them (the contract's
+    missing markers, normalize map, optional column), for the rules' notes in data docs."""
+    notes = []
+    markers = [m for m in contract.missing_values(col) if m]
+    if markers:
+        notes.append(f"delivered {', '.join(repr(m) for m in markers)} read as null at ingest")
+    if col.normalize:
+        notes.append("normalized at ingest (rows per mapping in the raw manifest): " + ", ".join(
+            f"{k!r} -> {v!r}" for k, v in col.normalize.items()))
+    if col.optional:
+        notes.append("optional: null when a delivery lacks the column (a manifest warning)")
+    text = "; ".join(notes)
+    return f"{text[:1].upper()}{text[1:]}." if text else ""
+
+
 def column_rules(contract: Contract) -> list[Rule]:
     """Nullability, allowed values, ranges and patterns of each kept column."""
     rules: list[Rule] = []
     for col in _lake_columns(contract):
         name = col.lake_name
+        first = len(rules)
         if not col.nullable:
             rules.append(Rule(f"{name}.not_null", "ExpectColumnValuesToNotBeNull",
                               {"column": name}, bad_rows=f"{_q(name)} IS NULL"))
@@ -98,6 +115,9 @@ def column_rules(contract: Contract) -> list[Rule]:
             regex = _lit(col.pattern.removeprefix("^").removesuffix("$"))
             where = f"b.{_q(name)} IS NOT NULL AND NOT regexp_full_match(b.{_q(name)}, {regex})"
             rules.append(_custom(f"{name}.pattern", where, f"{name} matches {col.pattern}"))
+        ingested = _as_ingested(contract, col)
+        rules[first:] = [replace(r, notes=" ".join(filter(None, [r.notes, ingested])))
+                         for r in rules[first:]]
     return rules
 
 

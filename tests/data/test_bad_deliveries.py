@@ -20,13 +20,20 @@ QUARANTINED = {
     "malformed_csv": (1, {ingest.RULE_MALFORMED: 1}),
     "extra_column": (2, {}),
     "wrong_types": (1, {ingest.RULE_CAST: 3}),
-    "non_utf8": (1, {ingest.RULE_MALFORMED: 1}),
     "broken_line": (2, {ingest.RULE_MALFORMED: 1}),
     "gzip_csv": (3, {ingest.RULE_CAST: 1}),
     "zipped_csv": (3, {ingest.RULE_CAST: 1}),
     "crlf_lines": (2, {ingest.RULE_MALFORMED: 1}),
-    # OULAD's "?" for missing: null where the column may be null, a reject where not
-    "missing_marker": (2, {ingest.RULE_NOT_NULL: 1}),
+    # OULAD's "?" is a missing marker of the columns whose contract says so (score), a
+    # value that is not a number elsewhere (date_submitted)
+    "missing_marker": (2, {ingest.RULE_CAST: 1}),
+    # the release's own format: BOM, every field quoted, no contact columns (optional),
+    # "10-20" for the imd band 10-20%, "?" for a missing band; "?" as a student id is bad
+    "bom_release": (3, {ingest.RULE_CAST: 1}),
+    "reordered_header": (2, {}),
+    "header_only": (0, {}),
+    # quoted fields holding the delimiter and doubled quotes, quoted and bare lines mixed
+    "quoted_fields": (2, {}),
     # whole-row problems the validation stage owns: ingestion must keep every row
     "duplicate_keys": (3, {}),
     "orphan_foreign_keys": (2, {}),
@@ -38,6 +45,9 @@ FAILED = {
     "truncated_parquet": (ingest.SchemaMismatch, "cannot read Parquet"),
     "broken_zip": (ingest.SchemaMismatch, r"broken_zip__studentVle.zip: cannot read the zip"),
     "not_gzip": (ingest.SchemaMismatch, r"not_gzip__studentVle.csv.gz: cannot read the file"),
+    # a file that does not decode as its contract's encoding is refused whole
+    "non_utf8": (ingest.UndecodableDelivery,
+                 r"not utf-8 text .*non_utf8__studentInfo.csv line 2"),
 }
 
 
@@ -84,6 +94,25 @@ def test_bad_rows_are_quarantined_good_rows_land(settings: Settings, case: str) 
     if case == "missing_marker":
         scores = lake.read_partition("raw", f"{source}/{table}", DAY).column("score")
         assert scores.to_pylist() == [78.0, None]
+        assert "date_submitted" in rejects[0]["_reason"]
+    if case == "bom_release":
+        raw = lake.read_partition("raw", f"{source}/{table}", DAY)
+        assert raw.column("imd_band").to_pylist() == ["90-100%", "10-20%", None]
+        assert raw.column("email_hash").null_count == raw.num_rows == 3
+        # counted over the rows read (the line the reader rejected is quarantined as is)
+        assert m["normalized"] == {"imd_band": {"10-20 -> 10-20%": 1}}
+        (warning,) = m["warnings"]
+        assert "optional column(s) absent, read as null: first_name, last_name, email" in warning
+        assert rejects[0]["_line"] == 5 and "id_student" in rejects[0]["_reason"]
+    if case == "reordered_header":
+        raw = lake.read_partition("raw", f"{source}/{table}", DAY).sort_by("id_student")
+        assert raw.select(["id_student", "date", "sum_click"]).to_pylist() == [
+            {"id_student": 11391, "date": 0, "sum_click": 4},
+            {"id_student": 11392, "date": 1, "sum_click": 9}]
+    if case == "quoted_fields":
+        raw = lake.read_partition("raw", f"{source}/{table}", DAY)
+        assert "address" not in raw.column_names and "last_name" not in raw.column_names
+        assert raw.column("date_of_birth_year").to_pylist() == [1990, 1999]
 
 
 @pytest.mark.parametrize("case", sorted(FAILED))
