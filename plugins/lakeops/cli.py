@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import logging
 from datetime import date, timedelta
-from typing import Annotated
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -89,12 +91,23 @@ def _print_access(settings) -> None:  # type: ignore[no-untyped-def]
                f"logs in {settings.log_dir})")
 
 
+class GenerateFormat(StrEnum):
+    daily = "daily"
+    oulad_release = "oulad-release"
+
+
+DAILY_ONLY = ("start", "days", "drift", "bad_records", "history_days")  # generate's options
+
+
 @app.command()
 def generate(
-    domain: Domain,
+    ctx: typer.Context,
+    domain: Annotated[str | None, typer.Option(
+        "--domain", "-d", help="education | business (required for --format daily)")] = None,
     start: Annotated[str, typer.Option(help="first delivery day, YYYY-MM-DD")] = "2024-10-01",
     days: Annotated[int, typer.Option(min=1)] = 3,
-    scale: Annotated[float, typer.Option(help="1.0 = full OULAD size")] = 0.01,
+    scale: Annotated[float | None, typer.Option(
+        help="1.0 = full OULAD size [default: 0.01 daily, 1.0 oulad-release]")] = None,
     seed: int = 42,
     drift: Annotated[str | None, typer.Option(
         help="engagement_drop (education) | price_change (business)")] = None,
@@ -102,17 +115,61 @@ def generate(
     history_days: Annotated[int, typer.Option(
         min=0, help="the first day's delivery is a historical load of this many days "
                     "before it")] = 0,
+    format_: Annotated[GenerateFormat, typer.Option(
+        "--format", help="daily: deliveries into the landing store; oulad-release: the "
+                         "education data as the OULAD release's seven CSVs, into --out")
+    ] = GenerateFormat.daily,
+    out: Annotated[Path | None, typer.Option(
+        help="oulad-release: the folder to write the CSVs (or the zip) into")] = None,
+    as_zip: Annotated[bool, typer.Option(
+        "--zip", help="oulad-release: write OUT/anonymisedData.zip of the seven CSVs")] = False,
 ) -> None:
     """Write realistic daily deliveries into landing/ (deterministic for a seed), in the
-    landing store beside the lake (LAKEOPS_LANDING_URI)."""
+    landing store beside the lake (LAKEOPS_LANDING_URI); or, with --format oulad-release,
+    the whole presentation as the OULAD release lays it out, into --out."""
+    given = {name for name in ctx.params  # set on the command line or by the environment
+             if getattr(ctx.get_parameter_source(name), "name", "DEFAULT") not in (
+                 "DEFAULT", "DEFAULT_MAP")}
+    if format_ is GenerateFormat.oulad_release:
+        _generate_release(given, domain, out, as_zip,
+                          scale=1.0 if scale is None else scale, seed=seed)
+        return
+    if given & {"out", "as_zip"}:
+        _usage_error("--out and --zip apply to --format oulad-release only")
+    if domain is None:
+        _usage_error("--domain is required for --format daily")
     from lakeops.generate import generate as run
     from lakeops.lake import Lake
 
     settings = get_settings()
     result = run(Lake.landing(settings), domain, date.fromisoformat(start), days,
-                 scale=scale, seed=seed, drift=drift, bad_records=bad_records,
-                 history_days=history_days)
+                 scale=0.01 if scale is None else scale, seed=seed, drift=drift,
+                 bad_records=bad_records, history_days=history_days)
     typer.echo(json.dumps(_jsonable(result), indent=2, default=str))
+
+
+def _generate_release(given: set[str], domain: str | None, out: Path | None, as_zip: bool,
+                      *, scale: float, seed: int) -> None:
+    """``generate --format oulad-release``: refuses the daily format's options."""
+    daily = [f"--{name.replace('_', '-')}" for name in DAILY_ONLY if name in given]
+    if daily:
+        _usage_error(f"{', '.join(daily)}: daily format only; --format oulad-release "
+                     "takes --out, --zip, --scale and --seed")
+    if domain not in (None, "education"):
+        _usage_error(f"--format oulad-release is education data (OULAD), not --domain {domain}")
+    if out is None:
+        _usage_error("--format oulad-release needs --out PATH")
+    from lakeops.generate import RELEASE_ZIP, generate_release
+
+    rows = generate_release(out, scale=scale, seed=seed, as_zip=as_zip)
+    typer.echo(json.dumps({"format": GenerateFormat.oulad_release.value,
+                           "path": str(out / RELEASE_ZIP if as_zip else out),
+                           "scale": scale, "seed": seed, "rows": rows}, indent=2))
+
+
+def _usage_error(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
 
 
 def _jsonable(result: object) -> object:
@@ -192,6 +249,46 @@ def demo(
     report = demo_mod.run_demo(settings, start, days, scale=scale, timeout=timeout,
                                echo=typer.echo, history_days=history_days)
     typer.echo(report)
+    _print_access(settings)
+
+
+load_app = typer.Typer(help="Onboard a published data set as a source's historical load.")
+app.add_typer(load_app, name="load")
+
+
+@load_app.command("oulad")
+def load_oulad(
+    path: Annotated[str, typer.Argument(
+        help="the release's zip (anonymisedData.zip) or a folder of its seven CSVs")],
+    interval: Annotated[str | None, typer.Option(
+        help="the data interval it is delivered for, YYYY-MM-DD (default: the newest "
+             "complete day)")] = None,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the ingest run")] = 3600,
+) -> None:
+    """Check that PATH is the OULAD release (files, headers; rows printed), deliver it as
+    the education source's historical load and ingest it through the scheduler (starts
+    the platform if it is not up). Publishing it starts the features, dbt, models and
+    dashboards as any delivery does. The release: https://analyse.kmi.open.ac.uk/open_dataset"""
+    from pathlib import Path
+
+    from lakeops import demo as demo_mod
+    from lakeops import oulad, services
+
+    settings = get_settings()
+    day = date.fromisoformat(interval) if interval else date.today() - timedelta(days=1)
+    try:
+        release = oulad.check_release(Path(path))  # before anything starts
+    except oulad.NotTheRelease as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    services.up(settings)
+    for dag_id in [*demo_mod.FEATURE_DAGS, demo_mod.DBT_DAG, *demo_mod.MODEL_DAGS,
+                   demo_mod.DASHBOARD_DAG]:  # what the publication starts
+        demo_mod.wait_for_dag(settings, dag_id)
+        demo_mod.unpause(settings, dag_id)
+    oulad.load(settings, release, day, timeout=timeout, echo=typer.echo)
+    typer.echo("the feature, dbt, model and dashboard DAGs follow from the publication: "
+               "watch them in the Airflow UI")
     _print_access(settings)
 
 

@@ -22,6 +22,19 @@ A withdrawal arrives as a new studentRegistration row for the same key carrying
 ``date_unregistration`` on the day it happens (a change record, as real feeds send).
 ``final_result`` carries the simulated outcome, as OULAD's studentInfo does.
 
+Release format: ``generate_release(out, scale=, seed=, as_zip=)`` writes the same education
+world (same seed, same numbers) the way the published OULAD release lays it out, all at once
+rather than by day: ``courses.csv``, ``assessments.csv``, ``vle.csv``, ``studentInfo.csv``,
+``studentRegistration.csv``, ``studentAssessment.csv``, ``studentVle.csv`` in a folder, or
+zipped as ``anonymisedData.zip``. The release's columns in its order (no contact columns in
+studentInfo), every field and header quoted, LF line ends; ``?`` for a missing imd_band,
+exam date, score, registration date (~0.15 % of students, at least one) or planned week, an
+empty ``date_unregistration`` for a student who did not withdraw, imd band ``10-20`` without
+its percent sign; the release's module presentations (AAA..GGG in 2013B..2014J). One
+studentInfo and one studentRegistration row per student (the final state), every submission,
+and every clickstream row of days 0..268, written a day at a time (memory does not grow with
+the scale).
+
 Business: a shop with ~20,000 orders a day at scale 1.0 (25 % more on weekend days).
 Customers arrive as a snapshot of the existing accounts on day 0 (~20x the daily orders,
 signed up in the four years before), then as each day's sign-ups (~1,700 a day at scale
@@ -48,10 +61,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cache, cached_property
+from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pyarrow as pa
@@ -62,6 +78,7 @@ import pyarrow.parquet as pq
 from lakeops.contracts import TABLES, Contract, Format, get_contract
 from lakeops.ingest import LOAD_MARKER
 from lakeops.lake import Lake
+from lakeops.oulad import RELEASE, RELEASE_ZIP
 
 OULAD_STUDENTS = 32_593
 PRESENTATION_DAYS = 269
@@ -255,13 +272,21 @@ def _bad_kinds(contract: Contract) -> list[Callable[[list[dict], int], None]]:
 class Education:
     """The OULAD-shaped population of one (scale, seed); days are drawn on demand."""
 
-    def __init__(self, scale: float, seed: int, drift: str | None, drift_day: int) -> None:
+    def __init__(self, scale: float, seed: int, drift: str | None, drift_day: int,
+                 presentations: Sequence[tuple[str, str]] | None = None) -> None:
+        """``presentations``: the (code_module, code_presentation) pairs to label the
+        module presentations with, in order (the first ones are used, as many as the scale
+        asks for); by default every module in each of 2024B, 2024J, 2025B, 2025J. Only the
+        labels differ: the same seed draws the same numbers."""
         self.scale, self.seed, self.drift, self.drift_day = scale, seed, drift, drift_day
         n_mp = int(min(22, max(3, round(22 * scale ** 0.25))))
-        years = [2024, 2024, 2025, 2025]
-        codes = [f"{y}{c}" for y, c in zip(years, "BJBJ", strict=True)]
-        combos = [(m, c) for c in codes for m in MODULES]
-        self.mp = combos[:n_mp]
+        if presentations is None:
+            years = [2024, 2024, 2025, 2025]
+            codes = [f"{y}{c}" for y, c in zip(years, "BJBJ", strict=True)]
+            presentations = [(m, c) for c in codes for m in MODULES]
+        if len(presentations) < n_mp:
+            raise ValueError(f"{n_mp} module presentations needed, {len(presentations)} given")
+        self.mp = list(presentations)[:n_mp]
         self.n_students = max(30, round(OULAD_STUDENTS * scale))
 
     def mp_columns(self, mp_idx: np.ndarray) -> dict[str, pa.Array]:
@@ -795,3 +820,136 @@ def _history_load(world: Education | Business, contracts: dict[str, Contract], d
             rows = rows.take(pc.sort_indices(last["_i_max"]))
         out[table] = rows
     return out
+
+
+# -- the OULAD release format -----------------------------------------------------------------
+
+# the release's 22 module presentations, oldest presentation first (as the daily format
+# orders its own): fewer at small scale are the first ones
+RELEASE_PRESENTATIONS = (
+    ("BBB", "2013B"), ("DDD", "2013B"), ("FFF", "2013B"),
+    ("AAA", "2013J"), ("BBB", "2013J"), ("DDD", "2013J"), ("EEE", "2013J"), ("FFF", "2013J"),
+    ("GGG", "2013J"),
+    ("BBB", "2014B"), ("CCC", "2014B"), ("DDD", "2014B"), ("EEE", "2014B"), ("FFF", "2014B"),
+    ("GGG", "2014B"),
+    ("AAA", "2014J"), ("BBB", "2014J"), ("CCC", "2014J"), ("DDD", "2014J"), ("EEE", "2014J"),
+    ("FFF", "2014J"), ("GGG", "2014J"),
+)
+RELEASE_MISSING = "?"
+NO_REGISTRATION_DATE = 0.0015  # the share of students whose registration date is missing
+RELEASE_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed member timestamps: a seed gives the same zip
+
+
+def generate_release(out: Path, *, scale: float = 1.0, seed: int = 42, as_zip: bool = False,
+                     ) -> dict[str, int]:
+    """Write the education world of ``(scale, seed)`` as the OULAD release lays it out: the
+    seven CSVs of the whole presentation into the folder ``out`` (created if missing), or,
+    with ``as_zip``, ``out/anonymisedData.zip`` holding them. Returns the rows written per
+    file name (``courses.csv`` ...). The clickstream is drawn and written a day at a time,
+    so memory does not grow with the scale."""
+    if scale <= 0:
+        raise ValueError("scale is a positive number (1.0 = the release's size)")
+    world = Education(scale, seed, None, 0, presentations=RELEASE_PRESENTATIONS)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows: dict[str, int] = {}
+    if as_zip:
+        target = out / RELEASE_ZIP
+        part = target.with_name(f".{target.name}.part")
+        with zipfile.ZipFile(part, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for table in RELEASE:
+                member = zipfile.ZipInfo(f"{table}.csv", date_time=RELEASE_ZIP_TIME)
+                member.compress_type = zipfile.ZIP_DEFLATED
+                member.external_attr = 0o644 << 16
+                # the clickstream may pass 2 GiB (zip64); the others stay plain entries
+                with zf.open(member, "w", force_zip64=table == "studentVle") as sink:
+                    rows[member.filename] = _write_release_csv(sink, _release_rows(world, table))
+        part.replace(target)
+        return rows
+    for table in RELEASE:
+        target = out / f"{table}.csv"
+        part = target.with_name(f".{target.name}.part")
+        with part.open("wb") as sink:
+            rows[target.name] = _write_release_csv(sink, _release_rows(world, table))
+        part.replace(target)
+    return rows
+
+
+def _write_release_csv(sink: IO[bytes], tables: Iterator[pa.Table]) -> int:
+    """Append the tables to ``sink`` as one CSV, the header once, every field quoted."""
+    n, header = 0, True
+    for table in tables:
+        missing = [c for c in table.column_names if table[c].null_count]
+        if missing:  # a null would be written bare; the release writes ? or ""
+            raise ValueError(f"release rows with nulls in {', '.join(missing)}")
+        buf = pa.BufferOutputStream()
+        pacsv.write_csv(table, buf, write_options=pacsv.WriteOptions(
+            include_header=header, quoting_style="all_valid", batch_size=65_536))
+        sink.write(memoryview(buf.getvalue()))
+        n, header = n + table.num_rows, False
+    return n
+
+
+def _text(values: pa.Array | pa.ChunkedArray, missing: str = RELEASE_MISSING) -> pa.Array:
+    """Values as text, a null written as ``missing``."""
+    return pc.fill_null(values.cast(pa.string()), missing)
+
+
+def _release_rows(world: Education, table: str) -> Iterator[pa.Table]:
+    """The release's rows of one file, in its columns; the clickstream a day at a time."""
+    columns = list(RELEASE[table][0])
+    if table == "studentVle":
+        for d in range(PRESENTATION_DAYS):
+            yield world.clicks(d).select(columns)
+        return
+    if table == "courses":
+        rows = world.courses
+    elif table == "assessments":  # an exam without a fixed date: ?
+        a = world.assessments
+        rows = a.set_column(a.schema.get_field_index("date"), "date", _text(a["date"]))
+    elif table == "vle":  # material without a planned week: ?
+        rows = world.vle
+        for name in ("week_from", "week_to"):
+            rows = rows.set_column(rows.schema.get_field_index(name), name, _text(rows[name]))
+    elif table == "studentAssessment":
+        rows = _release_submissions(world)
+    else:
+        rows = _release_students(world)[table]
+    yield rows.select(columns)
+
+
+def _release_students(world: Education) -> dict[str, pa.Table]:
+    """studentInfo and studentRegistration: one row per student (the final state, a
+    withdrawal's date included), ordered by module presentation and student."""
+    s = world.students
+    order = np.lexsort((s["id"], s["mp"]))
+    info = world.student_info(order)
+    imd = info["imd_band"]
+    imd = pc.if_else(pc.equal(imd, "10-20%"), "10-20", imd)  # the release's spelling
+    info = info.set_column(info.schema.get_field_index("imd_band"), "imd_band", _text(imd))
+    regs = world.registrations(order, with_unreg=True)
+    rng = _rng(world.seed, "release", "date_registration")
+    n = world.n_students
+    unknown = np.zeros(n, dtype=bool)
+    unknown[rng.choice(n, max(1, round(n * NO_REGISTRATION_DATE)), replace=False)] = True
+    registered = pa.array(s["reg"][order], pa.int32(), mask=unknown[order])
+    regs = regs.set_column(regs.schema.get_field_index("date_registration"),
+                           "date_registration", _text(registered))
+    regs = regs.set_column(regs.schema.get_field_index("date_unregistration"),
+                           "date_unregistration", _text(regs["date_unregistration"], ""))
+    return {"studentInfo": info, "studentRegistration": regs}
+
+
+def _release_submissions(world: Education) -> pa.Table:
+    """Every submission of the presentation; a score not marked: ?"""
+    sub = world.submissions
+    score = sub["score"]
+    unmarked = np.isnan(score)
+    return pa.table({
+        "id_assessment": pa.array(sub["id_assessment"], pa.int64()),
+        "id_student": pa.array(sub["id_student"], pa.int64()),
+        "date_submitted": pa.array(sub["date_submitted"], pa.int32()),
+        "is_banked": pa.array(sub["is_banked"], pa.int32()),
+        "score": _text(pa.array(np.where(unmarked, 0, score).astype(np.int32), pa.int32(),
+                                mask=unmarked)),
+    })

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
+import re
+import zipfile
 from collections import Counter
 from datetime import date, timedelta
 from decimal import Decimal
@@ -15,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lakeops.contracts import TABLES, Format, get_contract
-from lakeops.generate import generate
+from lakeops.generate import generate, generate_release
 from lakeops.lake import Lake
 from lakeops.settings import Settings
 
@@ -218,3 +221,128 @@ def test_bad_records_are_planted_as_well_formed_lines(tmp_path: Path) -> None:
     assert "abc" in values or None in values
     with pytest.raises(ValueError, match="does not apply"):
         generate(lake, "education", START, 1, drift="price_change")
+
+
+# -- the OULAD release format -----------------------------------------------------------------
+
+RELEASE_HEADERS = {
+    "courses.csv": '"code_module","code_presentation","module_presentation_length"',
+    "assessments.csv": '"code_module","code_presentation","id_assessment","assessment_type",'
+                       '"date","weight"',
+    "vle.csv": '"id_site","code_module","code_presentation","activity_type","week_from",'
+               '"week_to"',
+    "studentInfo.csv": '"code_module","code_presentation","id_student","gender","region",'
+                       '"highest_education","imd_band","age_band","num_of_prev_attempts",'
+                       '"studied_credits","disability","final_result"',
+    "studentRegistration.csv": '"code_module","code_presentation","id_student",'
+                               '"date_registration","date_unregistration"',
+    "studentAssessment.csv": '"id_assessment","id_student","date_submitted","is_banked",'
+                             '"score"',
+    "studentVle.csv": '"code_module","code_presentation","id_student","id_site","date",'
+                      '"sum_click"',
+}
+# file -> the columns the release writes ? in (each must have some at this scale and seed)
+RELEASE_UNKNOWN = {"assessments.csv": {"date"}, "vle.csv": {"week_from", "week_to"},
+                   "studentInfo.csv": {"imd_band"},
+                   "studentRegistration.csv": {"date_registration"},
+                   "studentAssessment.csv": {"score"}}
+RELEASE_SCALE = 0.005
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, int]]:
+    out = tmp_path_factory.mktemp("release") / "oulad"  # created by the generator
+    return out, generate_release(out, scale=RELEASE_SCALE, seed=42)
+
+
+def _release_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_release_files_headers_and_quoting(release: tuple[Path, dict[str, int]]) -> None:
+    out, rows = release
+    assert sorted(p.name for p in out.iterdir()) == sorted(RELEASE_HEADERS)
+    assert list(rows) == list(RELEASE_HEADERS)
+    quoted = re.compile(r'"[^"]*"(,"[^"]*")*')
+    for name, header in RELEASE_HEADERS.items():
+        data = (out / name).read_bytes()
+        assert not data.startswith(b"\xef\xbb\xbf") and b"\r" not in data
+        assert data.endswith(b"\n")
+        lines = data.decode("utf-8").split("\n")[:-1]
+        assert lines[0] == header
+        assert len(lines) - 1 == rows[name] > 0
+        fields = header.count(",") + 1
+        for line in lines[1:]:
+            assert quoted.fullmatch(line) and line.count('","') == fields - 1, (name, line)
+
+
+def test_release_missing_values_are_written_as_the_release_does(
+        release: tuple[Path, dict[str, int]]) -> None:
+    out, _ = release
+    for name in RELEASE_HEADERS:
+        table = _release_rows(out / name)
+        unknown = {c for row in table for c, v in row.items() if v == "?"}
+        assert unknown == RELEASE_UNKNOWN.get(name, set()), name
+        empty = {c for row in table for c, v in row.items() if v == ""}
+        assert empty == ({"date_unregistration"} if name == "studentRegistration.csv"
+                         else set()), name
+    info = (out / "studentInfo.csv").read_bytes()
+    assert b'"10-20"' in info and b"10-20%" not in info
+    assert b'"90-100%"' in info or b'"0-10%"' in info
+
+
+def test_release_one_row_per_student_without_contact_columns(
+        release: tuple[Path, dict[str, int]]) -> None:
+    out, _ = release
+    info = _release_rows(out / "studentInfo.csv")
+    regs = _release_rows(out / "studentRegistration.csv")
+    assert not {"first_name", "last_name", "email", "date_of_birth", "address"} & set(info[0])
+    key = ("code_module", "code_presentation", "id_student")
+    assert [tuple(r[k] for k in key) for r in info] == [tuple(r[k] for k in key) for r in regs]
+    assert len({r["id_student"] for r in info}) == len(info) == round(32_593 * RELEASE_SCALE)
+    for i, r in zip(info, regs, strict=True):  # the final state: a withdrawal's date
+        assert (i["final_result"] == "Withdrawn") == (r["date_unregistration"] != "")
+    presentations = {(r["code_module"], r["code_presentation"])
+                     for r in _release_rows(out / "courses.csv")}
+    assert {c for _, c in presentations} <= {"2013B", "2013J", "2014B", "2014J"}
+    assert {(r["code_module"], r["code_presentation"]) for r in info} == presentations
+    days = {int(r["date"]) for r in _release_rows(out / "studentVle.csv")}
+    assert min(days) == 0 and max(days) > 200, "the whole presentation"
+
+
+def test_release_zip_holds_the_same_files(release: tuple[Path, dict[str, int]],
+                                          tmp_path: Path) -> None:
+    out, rows = release
+    assert generate_release(tmp_path, scale=RELEASE_SCALE, seed=42, as_zip=True) == rows
+    assert [p.name for p in tmp_path.iterdir()] == ["anonymisedData.zip"]
+    with zipfile.ZipFile(tmp_path / "anonymisedData.zip") as zf:
+        assert zf.namelist() == list(RELEASE_HEADERS)
+        for member in zf.infolist():
+            assert member.compress_type == zipfile.ZIP_DEFLATED
+            assert zf.read(member) == (out / member.filename).read_bytes(), member.filename
+
+
+def test_release_same_seed_same_bytes(release: tuple[Path, dict[str, int]],
+                                      tmp_path: Path) -> None:
+    out, _ = release
+    generate_release(tmp_path / "same", scale=RELEASE_SCALE, seed=42)
+    generate_release(tmp_path / "other", scale=RELEASE_SCALE, seed=43)
+    for name in RELEASE_HEADERS:
+        assert (tmp_path / "same" / name).read_bytes() == (out / name).read_bytes(), name
+    assert (tmp_path / "other" / "studentVle.csv").read_bytes() != (
+        out / "studentVle.csv").read_bytes()
+
+
+def test_release_has_the_daily_formats_numbers(release: tuple[Path, dict[str, int]],
+                                               tmp_path: Path) -> None:
+    out, _ = release
+    lake = _lake(tmp_path, "daily")
+    generate(lake, "education", START, 1, scale=RELEASE_SCALE, seed=42)
+    (f,) = lake.ls(f"landing/education/studentVle/{START}")
+    daily = pacsv.read_csv(io.BytesIO(lake.read_bytes(f.path)))
+    cols = ("id_student", "id_site", "sum_click")
+    first_day = [tuple(r[c] for c in cols) for r in _release_rows(out / "studentVle.csv")
+                 if r["date"] == "0"]
+    assert first_day == [tuple(str(v) for v in row) for row in zip(
+        *(daily[c].to_pylist() for c in cols), strict=True)]
