@@ -34,11 +34,22 @@ manifest: nothing is appended, everything is replaced. Re-running an interval wh
 delivery was purged fails at once with :class:`DeliveryPurged`.
 
 Reading and casting run in DuckDB (``read_csv`` with ``store_rejects`` for CSV), so the
-hot path is as fast as a plain DuckDB CSV->Parquet copy.
+hot path is as fast as a plain DuckDB CSV->Parquet copy: the good rows stream from the
+delivery into the partition in one pass (memory bounded by ``task_memory_mb`` whatever the
+delivery's size), while a thread checksums the files, decodes them as the contract's
+encoding and counts their lines; a second pass for the rows breaking a type or null rule
+runs only when the lines do not add up to the rows written and the lines rejected.
+
+What the contract says a delivery writes is applied on the way in: the missing markers of
+the source and of each column, the columns' ``normalize`` maps (rows rewritten per mapping
+in the manifest's ``normalized``), optional columns a file lacks (null, with a manifest
+warning), compressed files (``.csv.gz``, a ``.zip`` of CSVs) and the encoding (a file that
+does not decode is refused whole, naming file, line and encoding).
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import gzip
@@ -50,7 +61,7 @@ import logging
 import tempfile
 import zipfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -565,9 +576,9 @@ def pseudonymize(value: str, key: bytes) -> str:
 def _connection(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
     with tempfile.TemporaryDirectory(prefix="lakeops-duckdb-") as spill:
         # the delivery is materialized once (good and rejected rows apart): past
-        # ingest_memory_mb DuckDB spills it to disk, so memory does not grow with it
+        # task_memory_mb DuckDB spills it to disk, so memory does not grow with it
         con = duckdb.connect(config={"temp_directory": spill, "preserve_insertion_order": True,
-                                     "memory_limit": f"{settings.ingest_memory_mb}MB"})
+                                     "memory_limit": f"{settings.task_memory_mb}MB"})
         try:
             _register_pseudonym(con, pii_key(settings))
             yield con
@@ -666,68 +677,65 @@ def _staged(con: duckdb.DuckDBPyConnection, contract: Contract, union: str) -> s
     return f"SELECT {', '.join([*exprs, *marks, '_source_file'])} FROM ({union})"
 
 
-def _normalized_counts(con: duckdb.DuckDBPyConnection, contract: Contract
+def _normalized_counts(con: duckdb.DuckDBPyConnection, contract: Contract, checked: str
                        ) -> dict[str, dict[str, int]]:
-    """Rows each ``normalize`` mapping rewrote, per column (zeros included: the rule ran)."""
-    present = {r[0] for r in con.execute("DESCRIBE checked").fetchall()}
+    """Rows written whose value a ``normalize`` mapping rewrote, per column and mapping
+    (zeros included: the rule ran); one more pass, for such contracts only."""
+    present = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM ({checked})").fetchall()}
     out: dict[str, dict[str, int]] = {}
     for i, col in enumerate(contract.columns):
         if not col.normalize:
             continue
         counts = dict(con.execute(
-            f"SELECT {_norm_column(i)}, count(*) FROM checked WHERE {_norm_column(i)} "
-            "IS NOT NULL GROUP BY 1").fetchall()) if _norm_column(i) in present else {}
+            f"SELECT {_norm_column(i)}, count(*) FROM ({checked}) WHERE _reason IS NULL "
+            f"AND {_norm_column(i)} IS NOT NULL GROUP BY 1").fetchall()
+        ) if _norm_column(i) in present else {}
         out[col.name] = {f"{k} -> {v}": int(counts.get(j, 0))
                          for j, (k, v) in enumerate(col.normalize.items(), 1)}
     return out
 
 
-def _refuse_undecodable(con: duckdb.DuckDBPyConnection, contract: Contract,
-                        names: dict[str, str]) -> None:
-    """Raise :class:`UndecodableDelivery` when the CSV reader met bytes the contract's
-    encoding does not decode (call after the delivery was scanned)."""
-    if not _has_rejects(con):
-        return
-    bad = con.execute(
-        "SELECT s.file_path, min(e.line), count(DISTINCT e.line) FROM reject_errors e "
-        "JOIN reject_scans s USING (scan_id, file_id) WHERE e.error_type = 'INVALID ENCODING' "
-        "GROUP BY 1 ORDER BY 1").fetchall()
+def _refuse_undecodable(contract: Contract, scans: dict[str, TextScan]) -> None:
+    """Raise :class:`UndecodableDelivery` when a delivered CSV holds bytes the contract's
+    encoding does not decode (``scans``: the files as delivered -> what their scan found)."""
+    bad = {name: scan.undecodable for name, scan in scans.items() if scan.undecodable}
     if bad:
         encoding = contract.delivery.encoding
-        where = "; ".join(f"{names.get(path, Path(path).name)} line {line}"
-                          + (f" (and {n - 1} more line(s))" if n > 1 else "")
-                          for path, line, n in bad)
+        where = "; ".join(f"{name} {found}" for name, found in bad.items())
         raise UndecodableDelivery(
             f"{contract.name}: not {encoding} text (the contract's delivery encoding): "
             f"{where}; nothing was written, the delivery is kept as delivered - re-deliver "
             f"it as {encoding}, or declare the file's encoding in the contract")
 
 
-def _check(con: duckdb.DuckDBPyConnection, contract: Contract, union: str) -> None:
-    """Materialize the delivery once, each row with the rules it broke (NULL when none)."""
+def _checked(con: duckdb.DuckDBPyConnection, contract: Contract, union: str) -> str:
+    """The delivered rows, each with the rules it broke (``_reason``, NULL when none): a
+    relation, read by each pass over the delivery, never materialized."""
     described = con.execute(f"DESCRIBE SELECT * FROM ({union})").fetchall()
     source_types = {row[0]: str(row[1]) for row in described}
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE checked AS SELECT *, "
-        f"{_reason_sql(contract, source_types)} AS _reason FROM ({union})"
-    )
+    return f"SELECT *, {_reason_sql(contract, source_types)} AS _reason FROM ({union})"
 
 
 def _write_raw(con: duckdb.DuckDBPyConnection, contract: Contract, lake: Lake,
-               interval: str) -> tuple[str, int]:
+               interval: str, checked: str, before_publish: Callable[[], None]
+               ) -> tuple[str, int]:
+    """Stream the good rows into the raw partition (one pass: memory does not grow with
+    the delivery); ``before_publish`` runs after the scan, before the file is in place
+    (raising there leaves nothing written)."""
     path = table_path("raw", contract.dataset, partition_dir(interval), "part-0.parquet")
     with lake.staged_file(path) as target:
-        con.execute(
-            f"COPY (SELECT {_lake_select(contract)} FROM checked WHERE _reason IS NULL) "
+        written = con.execute(
+            f"COPY (SELECT {_lake_select(contract)} FROM ({checked}) WHERE _reason IS NULL) "
             f"TO {sqltext.literal(str(target))} (FORMAT parquet, COMPRESSION zstd)"
-        )
-    written = con.execute("SELECT count(*) FROM checked WHERE _reason IS NULL").fetchone()
+        ).fetchone()
+        before_publish()
     return path, int(written[0]) if written else 0
 
 
-def _checked_rejects(con: duckdb.DuckDBPyConnection, contract: Contract) -> list[dict[str, Any]]:
+def _checked_rejects(con: duckdb.DuckDBPyConnection, contract: Contract, checked: str
+                     ) -> list[dict[str, Any]]:
     rows = con.execute(
-        f"SELECT _source_file, _reason, {_record_sql(contract)} FROM checked "
+        f"SELECT _source_file, _reason, {_record_sql(contract)} FROM ({checked}) "
         "WHERE _reason IS NOT NULL ORDER BY _source_file"
     ).fetchall()
     return [
@@ -736,6 +744,41 @@ def _checked_rejects(con: duckdb.DuckDBPyConnection, contract: Contract) -> list
          "_reason": reason, "_record": record}
         for source_file, reason, record in rows
     ]
+
+
+@dataclass
+class TextScan:
+    """What a pass over a delivered CSV's bytes found (in a thread, while DuckDB reads)."""
+    lines: int | None  # lines after the header; None when the count cannot be trusted
+    undecodable: str | None = None  # where the bytes stop being the contract's encoding
+
+
+def _scan_text(path: Path, encoding: str) -> TextScan:
+    """Decode the whole file as ``encoding`` (DuckDB decodes only the columns a query
+    reads, so a bad byte in a dropped column would pass) and count its lines after the
+    header. Each row takes one line or more, so when the lines equal the rows written
+    plus the lines the reader rejected, no row broke a type or null rule and the pass
+    looking for such rows is skipped. Lines are not counted in UTF-16, nor when line ends
+    are not ``\\n``."""
+    decoder = codecs.getincrementaldecoder(PY_ENCODINGS[encoding])()
+    lines, last, cr_only = 0, b"\n", False
+    with _open_delivered(path) as fh:
+        while chunk := fh.read(1 << 22):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                line = lines + chunk[:exc.start].count(b"\n") + 1
+                return TextScan(None, f"line {line} ({exc.reason})")
+            lines += chunk.count(b"\n")
+            cr_only = cr_only or (not lines and b"\r" in chunk)
+            last = chunk[-1:]
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        return TextScan(None, f"line {lines + 1} ({exc.reason}: the file ends mid-character)")
+    if encoding == "utf-16" or (cr_only and not lines):
+        return TextScan(None)
+    return TextScan(max(0, lines + (last != b"\n") - 1))
 
 
 def _record_sql(contract: Contract) -> str:
@@ -827,14 +870,20 @@ def ingest_table(
             readable, names = _unpacked(stack, locals_, [f.name for f in files],
                                         manifest.warnings)
             union, rejects = _stage(con, contract, names, readable, manifest.warnings)
-            _check(con, contract, union)
-            delivered_as = dict(zip(map(str, readable), names, strict=True))
-            _refuse_undecodable(con, contract, delivered_as)
-            manifest.normalized = _normalized_counts(con, contract)
-            manifest.raw_path, manifest.rows_written = _write_raw(con, contract, lake, interval)
-            rejects.extend(_csv_rejects(con, delivered_as))
+            csv_delivery = contract.delivery.format is Format.CSV
+            scanning = {name: pool.submit(_scan_text, p, contract.delivery.encoding)
+                        for name, p in zip(names, readable, strict=True)} if csv_delivery else {}
+            checked = _checked(con, contract, union)
+            manifest.raw_path, manifest.rows_written = _write_raw(
+                con, contract, lake, interval, checked, lambda: _refuse_undecodable(
+                    contract, {name: f.result() for name, f in scanning.items()}))
+            rejects.extend(_csv_rejects(con, dict(zip(map(str, readable), names, strict=True))))
             _withhold_pii(contract, rejects)
-            rejects.extend(_checked_rejects(con, contract))
+            counted = [f.result().lines for f in scanning.values()]
+            if not csv_delivery or None in counted or sum(counted) != (  # type: ignore[arg-type]
+                    manifest.rows_written + len(rejects)):
+                rejects.extend(_checked_rejects(con, contract, checked))
+            manifest.normalized = _normalized_counts(con, contract, checked)
             for f, digest in zip(files, digests, strict=True):
                 f.sha256 = digest.result()
     quarantine = pa.Table.from_pylist(rejects, schema=quarantine_schema())

@@ -88,8 +88,9 @@ class Settings(BaseSettings):
     # how long the ingest sensor waits for a day's delivery before failing the run
     delivery_timeout_s: int = 6 * 3600
     delivery_poke_s: int = 60
-    # memory of one ingest task's DuckDB (it spills past this to a temporary folder)
-    ingest_memory_mb: int = Field(default=1024, ge=128)
+    # memory of the DuckDB of one ingest or validation task (past it, DuckDB spills to a
+    # temporary folder): what bounds a task whatever the size of the delivery
+    task_memory_mb: int = Field(default=1024, ge=128)
 
     # transforms: Spark master (local[*] embedded, spark://host:7077 in compose); dbt target
     # follows the profile (local -> dbt-duckdb, compose -> dbt-dremio) unless set

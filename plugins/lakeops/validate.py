@@ -22,10 +22,11 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -146,10 +147,17 @@ def _parent_files(lake: Lake, contract: Contract, parent: str, interval: str) ->
     return files
 
 
+def memory_limit(settings: Settings | None) -> str:
+    """DuckDB's memory limit for a validation task (past it, DuckDB spills to disk)."""
+    return f"{(settings or get_settings()).task_memory_mb}MB"
+
+
 @contextlib.contextmanager
-def workspace(lake: Lake, contract: Contract, interval: str) -> Iterator[Path]:
+def workspace(lake: Lake, contract: Contract, interval: str,
+              settings: Settings | None = None) -> Iterator[Path]:
     """A DuckDB file with ``batch`` (the raw partition), ``batch_rows`` (with ``_row``) and a
-    ``ref_<parent>`` view per parent (see :func:`_parent_files`)."""
+    ``ref_<parent>`` view per parent (see :func:`_parent_files`). Every connection to it is
+    opened with :func:`memory_limit` and spills beside it."""
     with tempfile.TemporaryDirectory(prefix="lakeops-validate-") as tmp, \
             contextlib.ExitStack() as stack:
         local = lambda p: str(stack.enter_context(lake.local_copy(p)))  # noqa: E731
@@ -158,7 +166,7 @@ def workspace(lake: Lake, contract: Contract, interval: str) -> Iterator[Path]:
             raise ValidationFailed(f"{contract.name}: no raw partition for {interval} "
                                    f"({lake.uri(raw)}); run the ingest task first")
         db = Path(tmp) / "validate.duckdb"
-        con = duckdb.connect(str(db))
+        con = duckdb.connect(str(db), config={"memory_limit": memory_limit(settings)})
         src = sqltext.literal(local(raw))
         con.execute(f"CREATE VIEW batch_rows AS SELECT * RENAME (file_row_number AS _row) "
                     f"FROM read_parquet({src}, file_row_number=true, "
@@ -259,7 +267,7 @@ def run_suite(settings: Settings, contract: Contract, interval: str, db: Path,
         context = gx_context(settings)
         source = context.data_sources.add_or_update_sql(
             name=f"lake_{contract.source}_{contract.table}",
-            connection_string=f"duckdb+buffered:///{db}",
+            connection_string=f"duckdb+buffered:///{db}?memory_limit={memory_limit(settings)}",
         )
         asset = source.add_table_asset(name=f"{contract.table}_{interval}", table_name="batch")
         batch = asset.add_batch_definition_whole_table("interval")
@@ -337,10 +345,15 @@ def _previous_newest(lake: Lake, contract: Contract, interval: str) -> Any:
     return None
 
 
-def _quarantine(db: Path, rules: list[Rule]) -> pa.Table:
+VIOLATIONS = "violations"
+
+
+def _quarantine(db: Path, rules: list[Rule], settings: Settings) -> pa.Table:
     """Rows that broke a critical row-level rule, one row per (row, rule). A rule with
-    ``mostly`` may pass GX with a few bad rows: those rows are quarantined all the same."""
-    con = duckdb.connect(str(db))
+    ``mostly`` may pass GX with a few bad rows: those rows are quarantined all the same.
+    The (row, rule) pairs stay in the workspace as the table ``violations``, for the suite
+    (see :func:`_from_violations`)."""
+    con = duckdb.connect(str(db), config={"memory_limit": memory_limit(settings)})
     checks = [(r.name, r.bad_rows) for r in rules
               if r.level == ROW and r.severity == CRITICAL and r.bad_rows]
     # predicates on a row's own values share one scan; those with a subquery (keys,
@@ -354,10 +367,10 @@ def _quarantine(db: Path, rules: list[Rule]) -> pa.Table:
                      f"AS _rule FROM batch_rows b WHERE "
                      + " OR ".join(f"({sql})" for _, sql in simple))
     if not parts:
-        con.close()
-        return quarantine_schema().empty_table()
+        parts = ["SELECT NULL::BIGINT AS _row, NULL::VARCHAR AS _rule WHERE false"]
+    con.execute(f"CREATE OR REPLACE TABLE {VIOLATIONS} AS {' UNION ALL '.join(parts)}")
     sql = (
-        f"WITH bad AS ({' UNION ALL '.join(parts)}) "
+        f"WITH bad AS (SELECT * FROM {VIOLATIONS}) "
         "SELECT NULL::VARCHAR AS _source_file, NULL::BIGINT AS _line, bad._rule, "
         "'expectation failed: ' || bad._rule AS _reason, "
         "to_json(b)::VARCHAR AS _record, bad._row "
@@ -366,6 +379,27 @@ def _quarantine(db: Path, rules: list[Rule]) -> pa.Table:
     table = con.execute(sql).fetch_arrow_table()
     con.close()
     return table.cast(quarantine_schema())
+
+
+def _from_violations(rules: list[Rule]) -> list[Rule]:
+    """The suite's SQL row rules that the quarantine already evaluated (keys, references,
+    cross-table rules: a join or a GROUP BY over the whole batch each), asking GX to count
+    the rows :func:`_quarantine` found instead of evaluating the same SQL a second time
+    (4.3 of the 8 s the clickstream's suite took at OULAD's size). The expectation, its
+    name and description in the data docs, its unexpected count and sample rows are the
+    same; only the work is done once."""
+    out = []
+    for r in rules:
+        if (r.expectation == "UnexpectedRowsExpectation" and r.level == ROW
+                and r.severity == CRITICAL and r.bad_rows and "SELECT" in r.bad_rows.upper()):
+            # GX asks for {batch} in the query (no rows from outside the batch): the rows
+            # numbered within it, which every row of violations is
+            query = (f"SELECT b.* FROM batch_rows b WHERE b._row IN (SELECT _row FROM "
+                     f"{VIOLATIONS} WHERE _rule = {sqltext.literal(r.name)}) "
+                     "AND b._row < (SELECT count(*) FROM {batch})")
+            r = replace(r, kwargs={**r.kwargs, "unexpected_rows_query": query})
+        out.append(r)
+    return out
 
 
 def _results_table(outcomes: list[Outcome], contract: Contract, interval: str,
@@ -393,9 +427,9 @@ def validate_table(source: str, table: str, interval: str | date,
     history = [] if manifest.get("history_from") else _history(lake, contract, interval)
     rules = rules_for(contract, interval, history, _previous_newest(lake, contract, interval),
                       history_from=manifest.get("history_from"))
-    with workspace(lake, contract, interval) as db:
-        bad = _quarantine(db, rules)  # every row a critical row rule singles out
-        outcomes = run_suite(settings, contract, interval, db, rules)
+    with workspace(lake, contract, interval, settings) as db:
+        bad = _quarantine(db, rules, settings)  # every row a critical row rule singles out
+        outcomes = run_suite(settings, contract, interval, db, _from_violations(rules))
         failed = {o.rule.name for o in outcomes if not o.success}
     lake.write_partition("quarantine", contract.dataset, interval, bad, name=VALIDATE_FILE)
     per_rule: dict[str, int] = {}
@@ -446,19 +480,24 @@ def publish_table(source: str, table: str, interval: str | date,
     with contextlib.ExitStack() as stack:
         raw_local = stack.enter_context(lake.local_copy(raw))
         bad_local = stack.enter_context(lake.local_copy(bad_path))
-        con = duckdb.connect()
+        spill = stack.enter_context(tempfile.TemporaryDirectory(prefix="lakeops-publish-"))
+        con = duckdb.connect(config={"memory_limit": memory_limit(settings),
+                                     "temp_directory": spill})
         con.execute(f"CREATE VIEW bad AS SELECT DISTINCT _row FROM read_parquet('{bad_local}', "
                     "hive_partitioning=false)")
+        quarantined = con.execute("SELECT count(*) FROM bad").fetchone()
         target = stack.enter_context(lake.staged_file(curated))
-        con.execute(
-            f"COPY (SELECT * EXCLUDE (file_row_number) FROM read_parquet('{raw_local}', "
-            f"file_row_number=true, hive_partitioning=false) "
-            f"WHERE file_row_number NOT IN (SELECT _row FROM bad)) "
-            f"TO '{target}' (FORMAT parquet, COMPRESSION zstd)"
-        )
+        if quarantined and quarantined[0]:
+            con.execute(
+                f"COPY (SELECT * EXCLUDE (file_row_number) FROM read_parquet('{raw_local}', "
+                f"file_row_number=true, hive_partitioning=false) "
+                f"WHERE file_row_number NOT IN (SELECT _row FROM bad)) "
+                f"TO '{target}' (FORMAT parquet, COMPRESSION zstd)"
+            )
+        else:  # nothing quarantined: the audited file itself, not a re-encoded copy
+            shutil.copyfile(raw_local, target)
         published = con.execute(f"SELECT count(*) FROM read_parquet('{target}', "
                                 "hive_partitioning=false)").fetchone()
-        quarantined = con.execute("SELECT count(*) FROM bad").fetchone()
         con.close()
     ingest_manifest = lake.read_json(table_path("raw", contract.dataset, part, MANIFEST))
     record = {

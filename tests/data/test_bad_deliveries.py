@@ -99,7 +99,7 @@ def test_bad_rows_are_quarantined_good_rows_land(settings: Settings, case: str) 
         raw = lake.read_partition("raw", f"{source}/{table}", DAY)
         assert raw.column("imd_band").to_pylist() == ["90-100%", "10-20%", None]
         assert raw.column("email_hash").null_count == raw.num_rows == 3
-        # counted over the rows read (the line the reader rejected is quarantined as is)
+        # counted over the rows written (the rejected line is quarantined as delivered)
         assert m["normalized"] == {"imd_band": {"10-20 -> 10-20%": 1}}
         (warning,) = m["warnings"]
         assert "optional column(s) absent, read as null: first_name, last_name, email" in warning

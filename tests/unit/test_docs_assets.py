@@ -220,7 +220,7 @@ def _fake_npm(tmp_path: Path, corrupt: str | None = None) -> Path:
     file more that is not served); ``corrupt`` names a package packed differently."""
     script = tmp_path / "npm"
     script.write_text(f"""#!{sys.executable}
-import io, json, sys, tarfile
+import gzip, io, json, sys, tarfile
 from pathlib import Path
 args = sys.argv[1:]
 dest = Path(args[args.index("--pack-destination") + 1])
@@ -228,7 +228,9 @@ files = json.loads({json.dumps(json.dumps({p.spec: p.files for p in docs_assets.
 out = []
 for spec in args[args.index("--pack-destination") + 2:]:
     name = spec.replace("@", "").replace("/", "-") + ".tgz"
-    with tarfile.open(dest / name, "w:gz") as tar:
+    # gzip's header carries a time unless given one: the same files, the same bytes
+    with open(dest / name, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz, \\
+            tarfile.open(fileobj=gz, mode="w") as tar:
         for f in [*files[spec], "src/unserved.js", "../escape.js"]:
             f = f + "x.woff2" if f.endswith("/") else f
             data = (spec + f + ("!" if spec == {corrupt!r} else "")).encode()
