@@ -39,8 +39,12 @@
     from partition statistics and fails ("INTERNAL Error: Attempted to access index ...")
     when a filter on dt sits beside it. -#}
 {% macro is_latest_partition(relation) -%}
+    {#- never a constant condition: without LAKEOPS_DBT_AS_OF, `case when true` folds back
+        to max(dt), which fails as above (seen on a source with one partition) -#}
+    {%- set as_of = env_var('LAKEOPS_DBT_AS_OF', '') or '9999-12-31' -%}
     {{ lakeops.partition_date() }} = (
-        select max(case when {{ lakeops.published_as_of() }}
+        select max(case when {{ lakeops.partition_date() }} is null
+                             or {{ lakeops.partition_date() }} <= cast('{{ as_of }}' as date)
                         then {{ lakeops.partition_date() }} end)
         from {{ relation }}
     )

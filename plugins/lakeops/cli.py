@@ -269,6 +269,7 @@ def load_oulad(
     the education source's historical load and ingest it through the scheduler (starts
     the platform if it is not up). Publishing it starts the features, dbt, models and
     dashboards as any delivery does. The release: https://analyse.kmi.open.ac.uk/open_dataset"""
+    from datetime import UTC, datetime
     from pathlib import Path
 
     from lakeops import demo as demo_mod
@@ -286,9 +287,9 @@ def load_oulad(
                    demo_mod.DASHBOARD_DAG]:  # what the publication starts
         demo_mod.wait_for_dag(settings, dag_id)
         demo_mod.unpause(settings, dag_id)
+    since = datetime.now(UTC)
     oulad.load(settings, release, day, timeout=timeout, echo=typer.echo)
-    typer.echo("the feature, dbt, model and dashboard DAGs follow from the publication: "
-               "watch them in the Airflow UI")
+    oulad.build_marts(settings, since, timeout=timeout, echo=typer.echo)
     _print_access(settings)
 
 

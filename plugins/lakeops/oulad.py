@@ -31,10 +31,11 @@ import contextlib
 import csv
 import io
 import shutil
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -214,6 +215,44 @@ def load(settings: Settings, release: Release, interval: date, *, timeout: float
                            "that did and its log")
     echo(ingested_report(settings, interval))
     return runs
+
+
+def build_marts(settings: Settings, since: datetime, *, timeout: float = 1800,
+                echo: Callable[[str], Any] = print) -> str:
+    """After the load's ingest: wait for ``features_education``, then start ``dbt_build``.
+
+    dbt is scheduled on every curated and feature table of both sources, so a load of one
+    source alone never starts it: once the education features are published, it is
+    triggered (as the demo does for its last features); its marts then start the models
+    and the dashboards. dbt's business models read the business source's curated
+    tables: a platform where that source never published anything cannot build them
+    (``make run`` or a business delivery first). Returns dbt's run state."""
+    from lakeops import demo
+
+    if not Lake.from_settings(settings).partitions("curated", "business/orders"):
+        echo("note: the business source has published nothing yet, so dbt's business "
+             "models (and with them dbt_build) will fail; deliver it first (make run does)")
+    deadline = time.monotonic() + timeout
+
+    def state(dag_id: str) -> str | None:
+        runs = demo._runs_since(settings, dag_id, since)
+        newest = max(runs, key=lambda r: str(r.get("run_after") or ""), default=None)
+        return newest["state"] if newest else None
+
+    while state("features_education") not in demo.TERMINAL:
+        if time.monotonic() > deadline:
+            raise TimeoutError("features_education did not finish in time")
+        time.sleep(3)
+    echo(f"features_education: {state('features_education')}")
+    if state(demo.DBT_DAG) is None:
+        demo._trigger_dbt_by_hand(settings)
+        echo(f"{demo.DBT_DAG}: triggered for the loaded education data")
+    while (dbt_state := state(demo.DBT_DAG)) not in demo.TERMINAL:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{demo.DBT_DAG} did not finish in time")
+        time.sleep(3)
+    echo(f"{demo.DBT_DAG}: {dbt_state}; the models and dashboards follow from the marts")
+    return str(dbt_state)
 
 
 def ingested_report(settings: Settings, interval: date) -> str:
