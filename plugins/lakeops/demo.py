@@ -481,7 +481,7 @@ def run_demo(settings: Settings, start: date, days: int, *, scale: float = 0.01,
         # Superset is first needed after dbt (publish_dashboards): its first start
         # (metadata DB migration, ~40 s) runs while the data flows
         services.up(settings, services=[SUPERSET], wait=False)
-        services.up(settings, services=[s for s in services.service_names()
+        services.up(settings, services=[s for s in services.service_names(settings)
                                         if s != SUPERSET])
     with watch.stage("deliveries generated into landing/"):
         landing = Lake.landing(settings)

@@ -23,6 +23,8 @@ def repo_root() -> Path:
 class Profile(StrEnum):
     LOCAL = "local"
     COMPOSE = "compose"
+    # the production topology as local processes (lakeops.services.cluster)
+    CLUSTER = "cluster"
 
 
 def _refuse_overlap(landing: str, lake: str) -> None:
@@ -94,7 +96,7 @@ class Settings(BaseSettings):
 
     # transforms: Spark master (local[*] embedded, spark://host:7077 in compose); dbt target
     # follows the profile (local -> dbt-duckdb, compose -> dbt-dremio) unless set
-    spark_master: str = "local[*]"
+    spark_master: str = "local[*]"  # the cluster profile: spark://<host>:<spark_master_port>
     spark_driver_memory: str = "2g"
     dbt_target: str | None = None
 
@@ -165,6 +167,25 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
         return value.expanduser().absolute()
+
+    # the cluster profile (LAKEOPS_PROFILE=cluster): Postgres, Redis, Celery workers and a
+    # Spark standalone cluster as local processes
+    postgres_port: int = 5433  # not 5432: a machine's own Postgres may hold it
+    redis_port: int = 6380  # not 6379: a machine's own Redis may hold it
+    spark_master_port: int = 7077
+    spark_ui_port: int = 8081  # the master's UI; worker i's is this + i
+    cluster_celery_workers: int = Field(default=2, ge=1)
+    cluster_spark_workers: int = Field(default=2, ge=1)
+    airflow_worker_concurrency: int = Field(default=2, ge=1)  # task slots per Celery worker
+    spark_worker_cores: int = Field(default=1, ge=1)
+    spark_worker_memory: str = "1g"
+
+    @model_validator(mode="after")
+    def _cluster_spark(self) -> Settings:
+        if self.profile is Profile.CLUSTER and self.spark_master == "local[*]":
+            host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+            self.spark_master = f"spark://{host}:{self.spark_master_port}"
+        return self
 
     @model_validator(mode="after")
     def _sql_limits_fit(self) -> Settings:

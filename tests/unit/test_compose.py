@@ -387,3 +387,34 @@ def test_the_worker_publishes_the_bundle_to_superset_against_dremio(
     assert superset["SUPERSET_CONFIG_PATH"] == "/opt/superset/superset_config.py"
     dockerfile = (COMPOSE.parent / "docker" / "superset.Dockerfile").read_text()
     assert "COPY superset/superset_config.py /opt/superset/superset_config.py" in dockerfile
+
+
+SCHEMA = ROOT / "docker" / "compose-spec.schema.json"
+
+
+def test_the_compose_file_is_valid_against_the_compose_specification() -> None:
+    """docker/compose-spec.schema.json: the Compose Specification's JSON schema (see
+    docker/README.md for its source), so the file is checked without a Docker engine."""
+    import jsonschema
+
+    schema = json.loads(SCHEMA.read_text())
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(
+        yaml.safe_load(COMPOSE.read_text())), key=lambda e: e.json_path)
+    assert not errors, [f"{e.json_path}: {e.message[:200]}" for e in errors]
+
+
+def test_every_long_running_service_has_a_health_check_and_a_memory_limit() -> None:
+    """depends_on can wait for readiness, and no service can take the machine's memory."""
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    running = {name: s for name, s in services.items() if s.get("restart") != "no"}
+    assert len(running) == 14, sorted(running)
+    for name, service in running.items():
+        assert service.get("healthcheck", {}).get("test"), f"{name}: no health check"
+        assert re.fullmatch(r"\d+[mg]", str(service.get("mem_limit", ""))), \
+            f"{name}: no memory limit"
+    # a dependency on a long-running service waits for it to be healthy
+    for name, service in services.items():
+        needs = service.get("depends_on", {})
+        for dep, spec in (needs.items() if isinstance(needs, dict) else ()):
+            if dep in running:
+                assert spec["condition"] == "service_healthy", (name, dep, spec)

@@ -523,3 +523,56 @@ def test_lakeops_up_serves_the_docs_of_an_s3_lake(s3_settings: Settings) -> None
         assert httpx.get(f"{settings.docs_url}/gx/").text == "<h1>data docs</h1>"
     finally:
         assert services.down(settings) == ["docs"]
+
+
+def test_the_cluster_profile_adds_the_production_engines(tmp_path: Path) -> None:
+    """LAKEOPS_PROFILE=cluster: Postgres and Redis first, the Spark cluster, the embedded
+    services, the Celery workers last; the scheduler leaves tasks to Celery."""
+    from lakeops.settings import Profile
+
+    settings = Settings(home=tmp_path, profile=Profile.CLUSTER, cluster_celery_workers=3)
+    names = specs.service_names(settings)
+    assert names[:5] == ("postgres", "redis", "spark-master", "spark-worker-1",
+                         "spark-worker-2")
+    assert names[-3:] == ("airflow-worker-1", "airflow-worker-2", "airflow-worker-3")
+    assert set(specs.service_names(Settings(home=tmp_path))) < set(names)
+    scheduler = next(s for s in specs.entries(settings) if s.name == "airflow-scheduler")
+    assert "lakeops.warm_scheduler" not in scheduler.command(settings)
+    # `lakeops up airflow` brings the Celery workers; `up spark` the master and workers
+    assert {s.name for s in specs.select(["airflow"], settings)} >= {
+        "airflow-worker-1", "airflow-scheduler"}
+    assert [s.name for s in specs.select(["spark"], settings)] == [
+        "spark-master", "spark-worker-1", "spark-worker-2"]
+
+
+def test_the_cluster_profile_configures_celery_postgres_and_spark(tmp_path: Path) -> None:
+    from lakeops.services import cluster
+    from lakeops.settings import Profile
+
+    settings = Settings(home=tmp_path, profile=Profile.CLUSTER, postgres_port=6543,
+                        redis_port=6390, spark_master_port=7177)
+    env = services.airflow_env(settings)
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert env["AIRFLOW__CORE__PARALLELISM"] == "4"  # 2 workers x 2 slots
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith(
+        "postgresql+psycopg2://airflow:")
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].endswith("@127.0.0.1:6543/airflow")
+    assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://127.0.0.1:6390/0"
+    assert settings.spark_master == "spark://127.0.0.1:7177"
+    mlflow = next(s for s in specs.entries(settings) if s.name == "mlflow")
+    assert "postgresql://mlflow:" in " ".join(mlflow.command(settings))
+    # each database's password is generated once and kept in the state folder
+    assert cluster.postgres_password(settings, "airflow") == \
+        cluster.postgres_password(settings, "airflow") != cluster.postgres_password(settings)
+    local = Settings(home=tmp_path)
+    assert services.airflow_env(local)["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert local.spark_master == "local[*]"
+
+
+def test_a_cluster_service_brings_what_it_needs(tmp_path: Path) -> None:
+    from lakeops.settings import Profile
+
+    settings = Settings(home=tmp_path, profile=Profile.CLUSTER)
+    assert [s.name for s in specs.select(["mlflow"], settings)] == ["postgres", "mlflow"]
+    assert {"postgres", "redis"} <= {s.name for s in specs.select(["airflow"], settings)}
+    assert [s.name for s in specs.select(["mlflow"], Settings(home=tmp_path))] == ["mlflow"]

@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from lakeops.secrets import get_secret, write_private
 from lakeops.services.errors import ServiceStartError
 from lakeops.services.health import connect_host, tail
-from lakeops.settings import Settings
+from lakeops.settings import Profile, Settings
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,29 @@ def airflow_env(settings: Settings) -> dict[str, str]:
             "MLFLOW_TRACKING_URI": settings.mlflow_url,
         }
     )
+    if settings.profile is Profile.CLUSTER:
+        env.update(_celery_env(settings))
     return env
+
+
+def _celery_env(settings: Settings) -> dict[str, str]:
+    """The cluster profile: the CeleryExecutor on Redis, the metadata DB on Postgres; as
+    many task slots as the Celery workers have."""
+    from lakeops.services import cluster
+
+    slots = str(settings.cluster_celery_workers * settings.airflow_worker_concurrency)
+    return {
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CORE__PARALLELISM": slots,
+        "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": slots,
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": cluster.postgres_url(settings, "airflow"),
+        "AIRFLOW__CELERY__BROKER_URL": cluster.redis_url(settings),
+        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + cluster.postgres_url(
+            settings, "airflow", driver="postgresql"),
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(settings.airflow_worker_concurrency),
+        # a task whose worker died is requeued: its slot is not held until a timeout
+        "AIRFLOW__CELERY__TASK_ACKS_LATE": "True",
+    }
 
 
 def airflow_admin_password(settings: Settings) -> str:
@@ -143,9 +165,15 @@ def prepare_airflow(settings: Settings, deadline: float) -> None:
     write_passwords_file(settings)
     prepare_dbt(settings)
     marker = settings.airflow_home / _MIGRATED_MARKER
-    airflow_version = dist_version("apache-airflow-core")
-    db = settings.airflow_home / "airflow.db"
-    if db.exists() and marker.exists() and marker.read_text().strip() == airflow_version:
+    airflow_version = f"{dist_version('apache-airflow-core')} {settings.profile.value}"
+    if settings.profile is Profile.CLUSTER:  # its metadata DB is on Postgres
+        from lakeops.services import cluster
+
+        cluster.ensure_databases(settings, deadline)
+        db_there = True
+    else:
+        db_there = (settings.airflow_home / "airflow.db").exists()
+    if db_there and marker.exists() and marker.read_text().strip() == airflow_version:
         return
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     log_path = settings.log_dir / "airflow-db-migrate.log"
@@ -170,6 +198,10 @@ def prepare_airflow(settings: Settings, deadline: float) -> None:
 
 def prepare_mlflow(settings: Settings, deadline: float) -> None:
     settings.mlflow_home.mkdir(parents=True, exist_ok=True)
+    if settings.profile is Profile.CLUSTER:  # its backend store is on Postgres
+        from lakeops.services import cluster
+
+        cluster.ensure_databases(settings, deadline)
 
 
 def prepare_dbt(settings: Settings) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from lakeops.services.airflow import (
     airflow_admin_password,
@@ -78,6 +78,9 @@ class Service:
     # once per `up`, before the first program that names it starts (deadline: monotonic)
     prepare: Callable[[Settings, float], None] | None = None
     stop_wait_s: int = 15  # SIGTERM to the process group, then SIGKILL after this
+    # services it cannot start without (the cluster profile's Postgres, Redis): started
+    # with it by `lakeops up <it>`
+    needs: tuple[str, ...] = ()
     backoff: Backoff = Backoff()
 
     def port(self, settings: Settings) -> int | None:
@@ -110,10 +113,21 @@ def _mlflow(s: Settings) -> list[str]:
     )
     return [
         PY, "-m", "mlflow", "server", "--host", host, "--port", str(port), "--workers", "1",
-        "--backend-store-uri", f"sqlite:///{s.mlflow_home.absolute()}/mlflow.db",
+        "--backend-store-uri", _mlflow_store(s),
         "--artifacts-destination", f"{s.lake}/mlflow-artifacts",
         "--allowed-hosts", allowed,
     ]
+
+
+def _mlflow_store(s: Settings) -> str:
+    """SQLite in the state folder; Postgres in the cluster profile."""
+    from lakeops.settings import Profile
+
+    if s.profile is Profile.CLUSTER:
+        from lakeops.services import cluster
+
+        return cluster.postgres_url(s, "mlflow", driver="postgresql")
+    return f"sqlite:///{s.mlflow_home.absolute()}/mlflow.db"
 
 
 def _evidently(s: Settings) -> list[str]:
@@ -227,18 +241,71 @@ SERVICES: tuple[Service, ...] = (
 )
 
 
-def entries() -> tuple[Service, ...]:
-    """The entries, in start order (read at call time, so tests can swap them)."""
-    return SERVICES
+def _cluster_entries(settings: Settings) -> tuple[tuple[Service, ...], tuple[Service, ...]]:
+    """The cluster profile's own programs: those starting before the embedded default's
+    (Postgres, Redis, the Spark cluster) and after them (the Celery workers)."""
+    from lakeops.services import cluster
+
+    def spark_env(s: Settings) -> dict[str, str]:
+        return cluster.spark_env(s, base_env(s))
+
+    before = (
+        Service("postgres", cluster.postgres_command, port_setting="postgres_port",
+                health=cluster.Tcp(), url=_scheme("postgresql"),
+                prepare=cluster.prepare_postgres, stop_wait_s=30),
+        Service("redis", cluster.redis_command, port_setting="redis_port",
+                health=cluster.Tcp(b"PING\r\n", b"+PONG"), url=_scheme("redis")),
+        Service("spark-master", cluster.spark_master_command, spark_env,
+                port_setting="spark_ui_port", health=Http("/json/"),
+                title="Spark master", links=(Link("Spark master", "/"),), group="spark"),
+        *(Service(f"spark-worker-{i}", cluster.spark_worker_command(i), spark_env,
+                  health=Running(), group="spark")
+          for i in range(1, settings.cluster_spark_workers + 1)),
+    )
+    after = tuple(
+        Service(f"airflow-worker-{i}", cluster.celery_worker_command(i), airflow_env,
+                health=Running(), group="airflow", prepare=prepare_airflow, stop_wait_s=30,
+                needs=("postgres", "redis"))
+        for i in range(1, settings.cluster_celery_workers + 1))
+    return before, after
 
 
-def service_names() -> tuple[str, ...]:
-    return tuple(s.name for s in entries())
+def _scheme(scheme: str) -> Callable[[Settings, int], str]:
+    return lambda s, port: f"{scheme}://{s.host}:{port}"
 
 
-def select(services: Iterable[str] | None) -> list[Service]:
+def _cluster_airflow(service: Service) -> Service:
+    """An embedded entry as the cluster runs it: Airflow and MLflow need Postgres (Airflow
+    Redis too); the scheduler hands tasks to Celery, so it needs no warm imports of the
+    task libraries (``warm_scheduler``)."""
+    if service.name == "airflow-scheduler":
+        service = replace(service, command=_airflow("scheduler", "--skip-serve-logs"))
+    if service.group == "airflow":
+        return replace(service, needs=("postgres", "redis"))
+    if service.name == "mlflow":
+        return replace(service, needs=("postgres",))
+    return service
+
+
+def entries(settings: Settings | None = None) -> tuple[Service, ...]:
+    """The entries of the settings' profile, in start order (read at call time, so tests
+    can swap them)."""
+    from lakeops.settings import Profile, get_settings
+
+    settings = settings or get_settings()
+    if settings.profile is not Profile.CLUSTER:
+        return SERVICES
+    before, after = _cluster_entries(settings)
+    return (*before, *map(_cluster_airflow, SERVICES), *after)
+
+
+def service_names(settings: Settings | None = None) -> tuple[str, ...]:
+    return tuple(s.name for s in entries(settings))
+
+
+def select(services: Iterable[str] | None, settings: Settings | None = None) -> list[Service]:
     """Requested entries in start order; a group name or any member brings the group."""
-    known = entries()
+    known = entries(settings)
     if services is None:
         return list(known)
     wanted = set(services)
@@ -248,13 +315,15 @@ def select(services: Iterable[str] | None) -> list[Service]:
         valid = ", ".join((*sorted(groups), *(s.name for s in known)))
         raise ValueError(f"unknown service(s) {sorted(unknown)}; valid: {valid}")
     groups_wanted = {s.group for s in known if s.group and (s.name in wanted or s.group in wanted)}
-    return [s for s in known if s.name in wanted or (s.group and s.group in groups_wanted)]
+    chosen = [s for s in known if s.name in wanted or (s.group and s.group in groups_wanted)]
+    needed = {n for s in chosen for n in s.needs}
+    return [s for s in known if s in chosen or s.name in needed]
 
 
 def menu_views(settings: Settings) -> list[dict[str, str]]:
     """Airflow 3 ``external_views`` (Browse menu, plain links) of every entry's links."""
     views = []
-    for service in entries():
+    for service in entries(settings):
         base = service.url_for(settings)
         for link in service.links if base else ():
             views.append({"name": link.label, "href": f"{base}{link.path}",
@@ -265,7 +334,7 @@ def menu_views(settings: Settings) -> list[dict[str, str]]:
 def access_rows(settings: Settings) -> list[tuple[str, str, str]]:
     """(title, URL, credentials) of every entry with a title: what ``lakeops up`` prints."""
     rows = []
-    for service in entries():
+    for service in entries(settings):
         url = service.url_for(settings)
         if service.title and url:
             rows.append((service.title, url, service.login(settings) if service.login else ""))

@@ -161,7 +161,7 @@ def render_config(settings: Settings, entries: Iterable[Service]) -> str:
 
 def _write_config(settings: Settings) -> bool:
     """Write the configuration; True when it changed."""
-    text = render_config(settings, specs.entries())
+    text = render_config(settings, specs.entries(settings))
     path = _conf_path(settings)
     if path.exists() and path.read_text() == text:
         return False
@@ -348,7 +348,7 @@ def up(
     calls ``up`` for it again when it does, which then only waits.
     """
     deadline = time.monotonic() + timeout
-    chosen = specs.select(services)
+    chosen = specs.select(services, settings)
     settings.home.mkdir(parents=True, exist_ok=True)
     from lakeops.lake import adopt_landing_inside_lake
 
@@ -428,13 +428,13 @@ def _fail(settings: Settings, failed: list[ServiceStatus]) -> None:
 
 def status(settings: Settings) -> list[ServiceStatus]:
     """Every service: pid, port, url, health, uptime, restarts and a one-line detail."""
-    return _statuses(settings, list(specs.entries()))
+    return _statuses(settings, list(specs.entries(settings)))
 
 
 def _statuses(settings: Settings, chosen: list[Service]) -> list[ServiceStatus]:
     rpc = _alive_rpc(settings)
     infos = _infos(rpc)
-    entries = specs.entries()
+    entries = specs.entries(settings)
     ports = {e.name: _program_port(settings, e) for e in entries
              if infos.get(e.name, {}).get("statename") == "RUNNING"}
     cache: dict[str, Any] = {}
@@ -561,10 +561,10 @@ def _terminate(procs: Iterable[psutil.Process], grace: float) -> None:
 def _stop_programs(settings: Settings, rpc: Any) -> list[str]:
     """Stop every program at once; return the names of those that were running."""
     infos = _infos(rpc)
-    order = [*(e.name for e in specs.entries()), *sorted(infos)]
+    order = [*(e.name for e in specs.entries(settings)), *sorted(infos)]
     names = list(dict.fromkeys(order))
     running = [n for n in reversed(names) if infos.get(n, {}).get("statename") in _ACTIVE]
-    wait = max((e.stop_wait_s for e in specs.entries()), default=15) + 30
+    wait = max((e.stop_wait_s for e in specs.entries(settings)), default=15) + 30
     try:
         _rpc(settings, timeout=wait).stopAllProcesses(True)
     except (OSError, xmlrpc.client.Error) as exc:
