@@ -329,7 +329,12 @@ def _csv_header(path: Path, name: str, encoding: str = "utf-8") -> list[str]:
         raise SchemaMismatch(f"{name}: cannot read the file ({exc})") from exc
     if not first.strip():
         raise SchemaMismatch(f"{name}: empty file, no CSV header")
-    return [h.strip() for h in next(csv.reader([first.rstrip("\r\n")]))]
+    return header_fields(first)
+
+
+def header_fields(line: str) -> list[str]:
+    """The column names of a CSV header line (quoted or not, its line break dropped)."""
+    return [h.strip() for h in next(csv.reader([line.rstrip("\r\n")]), [])]
 
 
 def _check_columns(contract: Contract, name: str, present: list[str],
@@ -575,8 +580,8 @@ def pseudonymize(value: str, key: bytes) -> str:
 @contextmanager
 def _connection(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
     with tempfile.TemporaryDirectory(prefix="lakeops-duckdb-") as spill:
-        # the delivery is materialized once (good and rejected rows apart): past
-        # task_memory_mb DuckDB spills it to disk, so memory does not grow with it
+        # the passes over the delivery stream; what an operator holds past task_memory_mb
+        # (the order-preserving COPY's buffers, a sort of rejects) spills to disk
         con = duckdb.connect(config={"temp_directory": spill, "preserve_insertion_order": True,
                                      "memory_limit": f"{settings.task_memory_mb}MB"})
         try:
@@ -681,6 +686,8 @@ def _normalized_counts(con: duckdb.DuckDBPyConnection, contract: Contract, check
                        ) -> dict[str, dict[str, int]]:
     """Rows written whose value a ``normalize`` mapping rewrote, per column and mapping
     (zeros included: the rule ran); one more pass, for such contracts only."""
+    if not any(col.normalize for col in contract.columns):
+        return {}
     present = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM ({checked})").fetchall()}
     out: dict[str, dict[str, int]] = {}
     for i, col in enumerate(contract.columns):

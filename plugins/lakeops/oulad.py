@@ -28,7 +28,6 @@ of one data set that no library carries; reading the zip is the standard library
 from __future__ import annotations
 
 import contextlib
-import csv
 import io
 import shutil
 import time
@@ -41,7 +40,7 @@ from typing import IO, Any
 
 from lakeops import sqltext
 from lakeops.contracts import TABLES, get_contract
-from lakeops.ingest import LOAD_MARKER, inbox_dir
+from lakeops.ingest import LOAD_MARKER, header_fields, inbox_dir
 from lakeops.lake import Lake
 from lakeops.settings import Settings
 
@@ -128,13 +127,12 @@ def _find(names: list[str], table: str) -> str | None:
 
 
 def _header_and_rows(fh: IO[bytes]) -> tuple[list[str], int]:
-    first = fh.readline()
-    header = next(csv.reader([first.decode("utf-8-sig").rstrip("\r\n")]), [])
+    header = header_fields(fh.readline().decode("utf-8-sig"))
     rows, last = 0, b"\n"
     while chunk := fh.read(1 << 22):
         rows += chunk.count(b"\n")
         last = chunk[-1:]
-    return [h.strip() for h in header], rows + (last != b"\n")
+    return header, rows + (last != b"\n")
 
 
 def check_release(path: Path) -> Release:

@@ -348,19 +348,27 @@ def _previous_newest(lake: Lake, contract: Contract, interval: str) -> Any:
 VIOLATIONS = "violations"
 
 
+def _quarantined(rule: Rule) -> bool:
+    """A critical row rule: its rows are quarantined (:func:`_quarantine`)."""
+    return rule.level == ROW and rule.severity == CRITICAL and bool(rule.bad_rows)
+
+
+def _own_query(rule: Rule) -> bool:
+    """A quarantined rule with a subquery (keys, references, cross-table rules): its own
+    query in :func:`_quarantine` (predicates on a row's own values share one scan), its
+    rows then counted by GX from ``violations`` (:func:`_from_violations`)."""
+    return _quarantined(rule) and "SELECT" in str(rule.bad_rows).upper()
+
+
 def _quarantine(db: Path, rules: list[Rule], settings: Settings) -> pa.Table:
     """Rows that broke a critical row-level rule, one row per (row, rule). A rule with
     ``mostly`` may pass GX with a few bad rows: those rows are quarantined all the same.
     The (row, rule) pairs stay in the workspace as the table ``violations``, for the suite
     (see :func:`_from_violations`)."""
     con = duckdb.connect(str(db), config={"memory_limit": memory_limit(settings)})
-    checks = [(r.name, r.bad_rows) for r in rules
-              if r.level == ROW and r.severity == CRITICAL and r.bad_rows]
-    # predicates on a row's own values share one scan; those with a subquery (keys,
-    # references, cross-table rules) run as their own query
-    simple = [(name, sql) for name, sql in checks if "SELECT" not in sql.upper()]
-    parts = [f"SELECT _row, '{name}' AS _rule FROM batch_rows b WHERE {sql}"
-             for name, sql in checks if (name, sql) not in simple]
+    simple = [(r.name, r.bad_rows) for r in rules if _quarantined(r) and not _own_query(r)]
+    parts = [f"SELECT _row, '{r.name}' AS _rule FROM batch_rows b WHERE {r.bad_rows}"
+             for r in rules if _own_query(r)]
     if simple:
         cases = ", ".join(f"CASE WHEN {sql} THEN '{name}' END" for name, sql in simple)
         parts.append(f"SELECT _row, unnest(list_filter([{cases}], x -> x IS NOT NULL)) "
@@ -390,8 +398,7 @@ def _from_violations(rules: list[Rule]) -> list[Rule]:
     same; only the work is done once."""
     out = []
     for r in rules:
-        if (r.expectation == "UnexpectedRowsExpectation" and r.level == ROW
-                and r.severity == CRITICAL and r.bad_rows and "SELECT" in r.bad_rows.upper()):
+        if r.expectation == "UnexpectedRowsExpectation" and _own_query(r):
             # GX asks for {batch} in the query (no rows from outside the batch): the rows
             # numbered within it, which every row of violations is
             query = (f"SELECT b.* FROM batch_rows b WHERE b._row IN (SELECT _row FROM "
