@@ -284,15 +284,19 @@ def delivery_ready(source: str, interval: str, settings: Settings | None = None,
             since = datetime.fromisoformat(str(waiting_since)) if waiting_since else None
         except ValueError:
             since = None
+        # every poke names what is missing, the last one too: a retry that starts past
+        # the bound fails at its first poke, and its log must still say what it waited for
+        log.info("waiting for %s deliveries of %s: %s (expected under %s)",
+                 source, _iso(interval), ", ".join(missing), where)
         if since is not None and (datetime.now(UTC) - since).total_seconds() \
                 > settings.delivery_timeout_s:
-            raise _fail_fast(DeliveryMissing(
+            error = DeliveryMissing(
                 f"{source} deliveries of {_iso(interval)} did not arrive within "
                 f"{settings.delivery_timeout_s} s (LAKEOPS_DELIVERY_TIMEOUT_S) of the run's "
                 f"start: {', '.join(missing)} (expected under {where}); deliver them and "
-                "clear the run"))
-        log.info("waiting for %s deliveries of %s: %s (expected under %s)",
-                 source, _iso(interval), ", ".join(missing), where)
+                "clear the run")
+            log.error("%s", error)  # in the attempt's log, whatever renders the exception
+            raise _fail_fast(error)
     return not missing
 
 

@@ -418,3 +418,21 @@ def test_every_long_running_service_has_a_health_check_and_a_memory_limit() -> N
         for dep, spec in (needs.items() if isinstance(needs, dict) else ()):
             if dep in running:
                 assert spec["condition"] == "service_healthy", (name, dep, spec)
+
+
+def test_compose_runs_as_many_workers_as_the_cluster_profile(tmp_path: Path) -> None:
+    """Two Celery and two Spark workers, as LAKEOPS_PROFILE=cluster runs them natively. A
+    replicated service has no fixed host or container name (its replicas would share
+    it), and the host Airflow records for a task - where the api-server fetches a running
+    task's log - is an address every container reaches (the callable must import)."""
+    import importlib
+
+    services = _compose()["services"]
+    native = Settings(profile=Profile.CLUSTER, home=tmp_path)
+    assert services["airflow-worker"]["deploy"]["replicas"] == native.cluster_celery_workers
+    assert services["spark-worker"]["deploy"]["replicas"] == native.cluster_spark_workers
+    for name in ("airflow-worker", "spark-worker"):
+        assert not {"hostname", "container_name"} & set(services[name]), name
+    module, _, attr = services["airflow-worker"]["environment"][
+        "AIRFLOW__CORE__HOSTNAME_CALLABLE"].rpartition(".")
+    assert callable(getattr(importlib.import_module(module), attr))
