@@ -59,7 +59,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import sys
 import threading
 import time
@@ -70,7 +69,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import dbt_bench
-from benchmarks.harness import RESULTS, Measurement, measure, timed
+from benchmarks.harness import RESULTS, Measurement, free_port, measure, timed
 
 REPEAT = 3
 PREDICTION_DAYS = 3  # the newest days that carry predictions
@@ -376,12 +375,6 @@ def child(kind: str, *args: str) -> None:
 # -- Superset (parent side) ----------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class _ServersRss(threading.Thread):
     """Peak resident memory (MB) of some processes and their children, sampled every
     50 ms."""
@@ -569,7 +562,7 @@ def _service_settings(work: Path):  # type: ignore[no-untyped-def]
     """This benchmark's settings: its state folder, free loopback ports."""
     from lakeops.settings import Settings
 
-    return Settings(home=work, flight_port=_free_port(), superset_port=_free_port())
+    return Settings(home=work, flight_port=free_port(), superset_port=free_port())
 
 
 if __name__ == "__main__":

@@ -26,14 +26,13 @@ Reported against each other and against ``LAKEOPS_SQL_MEMORY_MB``.
 
 from __future__ import annotations
 
-import socket
 import sys
 import threading
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from benchmarks.harness import measure, report, timed
+from benchmarks.harness import free_port, measure, report, timed
 from benchmarks.ingest_bench import INTERVAL
 
 SQL = "SELECT * FROM lakehouse.raw.education.studentVle"
@@ -139,17 +138,11 @@ def child(kind: str, work: str, *rest: str) -> None:
     timed(fns[kind], work, *rest)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def main(work: Path) -> dict:
     from lakeops import services
     from lakeops.settings import Settings
 
-    port = _free_port()
+    port = free_port()
     settings = Settings(home=work, flight_port=port)
     services.up(settings, services=["sql"], timeout=120)
     try:

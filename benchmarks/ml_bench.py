@@ -73,14 +73,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import Measurement, measure, report, timed
+from benchmarks.harness import Measurement, free_port, measure, report, timed
 
 MODEL = "student_at_risk"
 INTERVAL = "2024-10-01"  # the interval scored (its feature partition names SCORE_DAY)
@@ -173,12 +172,6 @@ def prepare(work: Path) -> None:
     current[SHIFTED] = (current[SHIFTED] * 1.3).round(1)
     _write(work / "drift-current-rows.parquet", current)
     marker.write_text(json.dumps(wanted))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- training (child side) ---------------------------------------------------------------
@@ -478,7 +471,7 @@ def main(work: Path, parts: tuple[str, ...] | list[str] = PARTS) -> list[dict]:
                          f"{', '.join(PARTS)}")
     work.mkdir(parents=True, exist_ok=True)
     _in_child("prepare", str(work))
-    port = _free_port()
+    port = free_port()
     settings = _settings(work, port)
     busy = _others_running()
     results: list[dict] = []

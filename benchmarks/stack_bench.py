@@ -21,25 +21,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from benchmarks.harness import RESULTS
+from benchmarks.harness import RESULTS, free_port
 
 BUDGET_MB = 3 * 1024
 IDLE_S = 60
 SAMPLES = 5
 PORTS = ("airflow", "mlflow", "flight", "superset", "docs", "evidently")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _sample(settings) -> dict[str, float]:  # type: ignore[no-untyped-def]
@@ -69,7 +62,7 @@ def main(work: Path) -> dict:
 
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    env = {f"LAKEOPS_{name.upper()}_PORT": str(_free_port()) for name in PORTS}
+    env = {f"LAKEOPS_{name.upper()}_PORT": str(free_port()) for name in PORTS}
     os.environ.update(env)  # the Settings here and the `lakeops` commands agree on them
     settings = Settings(home=work)
     states: dict[str, dict[str, float]] = {}

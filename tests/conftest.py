@@ -7,7 +7,6 @@ import contextlib
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from benchmarks.harness import free_port  # noqa: F401 - the tests' too
 
 from lakeops.lake import Lake
 from lakeops.settings import Settings
@@ -37,12 +37,6 @@ for _name, _value in {"DO_NOT_TRACK": "1", "SCARF_NO_ANALYTICS": "true",
 logging.getLogger("py4j").setLevel(logging.WARNING)
 
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -34,19 +34,6 @@ START, DAYS = date(2024, 10, 1), 2
 KILLED: dict[str, int] = {}
 
 
-def _free_block(n: int) -> int:
-    """A port whose next ``n - 1`` are free too (the Spark UIs: master, then workers)."""
-    while True:
-        base = free_port()
-        try:
-            for p in range(base, base + n):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", p))
-            return base
-        except OSError:
-            continue
-
-
 def _spark_json(settings: Settings) -> dict:
     return httpx.get(f"http://127.0.0.1:{settings.spark_ui_port}/json/", timeout=5).json()
 
@@ -85,7 +72,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory
         airflow_port=free_port(), mlflow_port=free_port(), docs_port=free_port(),
         flight_port=free_port(), evidently_port=free_port(), superset_port=free_port(),
         postgres_port=free_port(), redis_port=free_port(), spark_master_port=free_port(),
-        spark_ui_port=_free_block(3),
+        spark_ui_port=free_port(3),
     )
     lines: list[str] = []
     stop = threading.Event()
@@ -133,6 +120,9 @@ def test_tasks_ran_on_both_celery_workers(cluster: tuple) -> None:
         log = (settings.log_dir / f"airflow-worker-{i}.log").read_text(errors="replace")
         received = re.findall(r"Task [\w.]+\[[0-9a-f-]+\] received", log)
         assert received, f"airflow-worker-{i} ran no task:\n{log[-2000:]}"
+        # the tasks' libraries were imported once, before Celery's pool forked
+        preloaded = re.search(r"preloaded for forked tasks: (.*)", log)
+        assert preloaded and "great_expectations" in preloaded.group(1), log[:2000]
 
 
 def test_the_feature_jobs_ran_on_the_spark_cluster(cluster: tuple) -> None:

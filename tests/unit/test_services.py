@@ -537,7 +537,7 @@ def test_the_cluster_profile_adds_the_production_engines(tmp_path: Path) -> None
     assert names[-3:] == ("airflow-worker-1", "airflow-worker-2", "airflow-worker-3")
     assert set(specs.service_names(Settings(home=tmp_path))) < set(names)
     scheduler = next(s for s in specs.entries(settings) if s.name == "airflow-scheduler")
-    assert "lakeops.warm_scheduler" not in scheduler.command(settings)
+    assert "lakeops.warm_airflow" not in scheduler.command(settings)
     # `lakeops up airflow` brings the Celery workers; `up spark` the master and workers
     assert {s.name for s in specs.select(["airflow"], settings)} >= {
         "airflow-worker-1", "airflow-scheduler"}

@@ -243,7 +243,8 @@ def spark_worker_command(index: int) -> Callable[[Settings], list[str]]:
 
 def celery_worker_command(index: int) -> Callable[[Settings], list[str]]:
     def command(settings: Settings) -> list[str]:
-        return [sys.executable, "-m", "airflow", "celery", "worker",
+        # the tasks' libraries imported before the pool forks (lakeops.warm_airflow)
+        return [sys.executable, "-m", "lakeops.warm_airflow", "celery", "worker",
                 "--celery-hostname", f"worker-{index}@{socket.gethostname()}",
                 "--concurrency", str(settings.airflow_worker_concurrency),
                 "--skip-serve-logs"]

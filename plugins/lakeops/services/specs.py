@@ -155,7 +155,7 @@ def _airflow(*args: str) -> Callable[[Settings], list[str]]:
 
 
 def _warm_scheduler(s: Settings) -> list[str]:
-    return [PY, "-m", "lakeops.warm_scheduler", "scheduler", "--skip-serve-logs"]
+    return [PY, "-m", "lakeops.warm_airflow", "scheduler", "--skip-serve-logs"]
 
 
 def _superset(s: Settings) -> list[str]:
@@ -229,7 +229,7 @@ SERVICES: tuple[Service, ...] = (
         health=AirflowComponent("dag_processor"), group="airflow", prepare=prepare_airflow,
     ),
     # logs are read from the shared local folder: no log-serving port to collide on; the
-    # scheduler imports the tasks' libraries before its LocalExecutor forks (warm_scheduler)
+    # scheduler imports the tasks' libraries before its LocalExecutor forks (warm_airflow)
     Service(
         "airflow-scheduler", _warm_scheduler, airflow_env,
         health=AirflowComponent("scheduler"), group="airflow", prepare=prepare_airflow,
@@ -277,7 +277,7 @@ def _scheme(scheme: str) -> Callable[[Settings, int], str]:
 def _cluster_airflow(service: Service) -> Service:
     """An embedded entry as the cluster runs it: Airflow and MLflow need Postgres (Airflow
     Redis too); the scheduler hands tasks to Celery, so it needs no warm imports of the
-    task libraries (``warm_scheduler``)."""
+    task libraries (``warm_airflow``: the Celery workers have them)."""
     if service.name == "airflow-scheduler":
         service = replace(service, command=_airflow("scheduler", "--skip-serve-logs"))
     if service.group == "airflow":

@@ -1,16 +1,19 @@
-"""Airflow's scheduler with the task-time libraries imported before it forks its workers.
+"""Airflow's task-running processes with the task-time libraries imported before they fork.
 
-With the LocalExecutor every task runs in a process forked from a worker that was itself
-forked from the scheduler, and a task of ours imports its libraries when it starts:
-Great Expectations alone takes 3-7 s to import on this machine's 2 cores, so each
-``validate_<table>`` task paid it again. Importing them once here, before Airflow's CLI
-starts the scheduler, lets every forked task find them in memory (copy-on-write pages,
-shared), the way ``gunicorn --preload`` warms its workers.
+A task of ours imports its libraries when it starts: Great Expectations alone takes 3-7 s
+to import on this machine's 2 cores (6-9 s beside a busy Spark job), so each
+``validate_<table>`` task paid it again. Both executors fork the task from a process that
+started long before it: with the LocalExecutor, a worker forked from the scheduler; with
+the CeleryExecutor, a pool process forked from the Celery worker (Airflow's
+``execute_workload`` then forks the task). Importing the libraries once in that parent,
+before Airflow's CLI starts it, lets every forked task find them in memory (copy-on-write
+pages, shared), the way ``gunicorn --preload`` warms its workers.
 
-Only the scheduler is started this way (``python -m lakeops.warm_scheduler scheduler
-...``); DAG parsing stays light: the dag-processor imports nothing of this. Nothing here
-opens a connection or starts a thread, so forking after it is safe. A library missing
-here only costs the time it saved.
+Started as ``python -m lakeops.warm_airflow <airflow subcommand ...>``: the embedded
+scheduler (``scheduler``) and the cluster profile's and compose's Celery workers
+(``celery worker``); DAG parsing stays light: the dag-processor imports nothing of this.
+Nothing here opens a connection or starts a thread, so forking after it is safe. A library
+missing here only costs the time it saved.
 """
 
 from __future__ import annotations

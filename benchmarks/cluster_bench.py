@@ -1,0 +1,241 @@
+"""The ingest -> features -> marts chain at full scale, on the cluster profile against the
+embedded default, in the same run (issue 14).
+
+Each profile gets a fresh state folder and free loopback ports, starts its services
+(everything but Superset and Evidently, which the chain does not use) and is given the
+same data in its landing inbox before the clock starts:
+
+* education: the OULAD release's seven files (``lakeops generate --format
+  oulad-release``, the release's size at scale 1) as the source's historical load, as
+  ``lakeops load oulad`` delivers it;
+* business: the generator's historical load of :data:`HISTORY_DAYS` days at the same scale.
+
+Then, through the scheduler, as a user would: both ingest DAGs' runs of the interval are
+submitted together, the feature DAGs and ``dbt_build`` follow from the published assets
+(the model and dashboard DAGs stay paused). Reported per profile, from Airflow's own run
+and task records:
+
+* per DAG, its wall time (the run's start to its end) and its tasks' summed time; their
+  ratio is the parallelism the executor achieved on that DAG;
+* per stage (ingest, features, marts) the wall time from the chain's start, and the whole;
+* on the cluster, the tasks per Celery worker and the Spark applications the master ran;
+* the peak PSS of every service during the chain (sampled every few seconds) - the figures
+  the compose file's memory limits are sized from.
+
+The baseline is the embedded profile's wall time of the same chain; each cluster figure is
+a ratio against it. Both profiles have four task slots (LocalExecutor parallelism 4;
+two Celery workers with two each) and Spark two cores (``local[*]`` on this 2-core
+machine; two standalone workers of one core each).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from benchmarks.harness import RESULTS, free_port
+from benchmarks.oulad_bench import release_dir
+
+INTERVAL = date(2025, 1, 1)  # a past day: Airflow backfills no future interval
+HISTORY_DAYS = 42
+PROFILES = ("local", "cluster")  # the embedded default is the local profile
+UNUSED = ("superset", "evidently")  # the chain does not reach them (its DAGs stay paused)
+STAGES = {"ingest": ("ingest_",), "features": ("features_",), "marts": ("dbt_build",)}
+TIMEOUT_S = 3 * 3600
+
+
+def _settings(work: Path, profile: str):  # type: ignore[no-untyped-def]
+    from lakeops.settings import Profile, Settings
+
+    ports = {f"{name}_port": free_port() for name in
+             ("airflow", "mlflow", "docs", "flight", "evidently", "superset", "postgres",
+              "redis", "spark_master")}
+    return Settings(profile=Profile(profile), home=work / profile, spark_ui_port=free_port(3),
+                    **ports)
+
+
+class PeakMemory(threading.Thread):
+    """Samples every service's PSS until stopped; keeps each one's peak."""
+
+    def __init__(self, settings: Any, every_s: float = 3.0) -> None:
+        super().__init__(daemon=True)
+        self.settings, self.every_s = settings, every_s
+        self.peak: dict[str, float] = {}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        from lakeops import services
+
+        while not self.stop.wait(self.every_s):
+            try:
+                sample = services.memory(self.settings)
+            except Exception:  # a service restarting between status and sampling
+                continue
+            for name, mb in sample.items():
+                self.peak[name] = max(self.peak.get(name, 0.0), mb)
+            self.peak["(whole stack)"] = max(self.peak.get("(whole stack)", 0.0),
+                                             sum(sample.values()))
+
+
+def _deliver(settings: Any, release: Path, scale: float) -> None:
+    from lakeops import oulad
+    from lakeops.generate import generate
+    from lakeops.lake import Lake
+
+    landing = Lake.landing(settings)
+    oulad.deliver(oulad.check_release(release), landing, INTERVAL)
+    generate(landing, "business", INTERVAL, 1, scale=scale, seed=42, bad_records=0.002,
+             history_days=HISTORY_DAYS)
+
+
+def _tasks(settings: Any, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every task instance of ``runs``: DAG, task, host, seconds."""
+    from airflow_client.client import TaskInstanceApi
+
+    from lakeops import services
+
+    out = []
+    with services.airflow_client(settings) as client:
+        api = TaskInstanceApi(client)
+        for run in runs:
+            for ti in api.get_task_instances(run["dag_id"], run["dag_run_id"],
+                                             limit=1000).task_instances:
+                if ti.start_date and ti.end_date:
+                    out.append({"dag_id": run["dag_id"], "task_id": ti.task_id,
+                                "map_index": ti.map_index, "hostname": ti.hostname,
+                                "state": ti.state.value if ti.state else None,
+                                "seconds": (ti.end_date - ti.start_date).total_seconds()})
+    return out
+
+
+def _celery_tasks(settings: Any) -> dict[str, int]:
+    """Tasks each Celery worker received (its log, as the cluster test reads it)."""
+    import re
+
+    out = {}
+    for log in sorted(settings.log_dir.glob("airflow-worker-*.log")):
+        out[log.stem] = len(re.findall(r"Task [\w.]+\[[0-9a-f-]+\] received",
+                                       log.read_text(errors="replace")))
+    return out
+
+
+def _spark_apps(settings: Any) -> list[dict[str, Any]]:
+    import httpx
+
+    try:
+        state = httpx.get(f"http://{settings.host}:{settings.spark_ui_port}/json/",
+                          timeout=10).json()
+    except httpx.HTTPError:
+        return []
+    return [{"name": a.get("name"), "cores": a.get("cores"),
+             "seconds": a.get("duration", 0) / 1000} for a in state.get("completedapps", [])]
+
+
+def run_profile(work: Path, profile: str, release: Path, scale: float) -> dict[str, Any]:
+    from lakeops import demo, services
+
+    settings = _settings(work, profile)
+    shutil.rmtree(settings.home, ignore_errors=True)
+    chosen = [n for n in services.service_names(settings) if n not in UNUSED]
+    print(f"[{profile}] starting {', '.join(chosen)}", flush=True)
+    memory = PeakMemory(settings)
+    try:
+        services.up(settings, services=chosen, timeout=600)
+        _deliver(settings, release, scale)
+        for dag_id in [*demo.FEATURE_DAGS, demo.DBT_DAG]:
+            demo.wait_for_dag(settings, dag_id)
+            demo.unpause(settings, dag_id)
+        for source in ("education", "business"):
+            demo.wait_for_dag(settings, f"ingest_{source}")
+        memory.start()
+        watch = demo.Stopwatch()
+        since = datetime.now(UTC) - timedelta(seconds=1)
+        for source in ("education", "business"):
+            demo.backfill(settings, f"ingest_{source}", INTERVAL, 1)
+        deadline = time.monotonic() + TIMEOUT_S
+        ingest_runs = [r for source in ("education", "business")
+                       for r in demo.wait_for_runs(settings, f"ingest_{source}", INTERVAL, 1,
+                                                   deadline - time.monotonic())]
+        runs = ingest_runs + demo.wait_for_transforms(
+            settings, INTERVAL, 1, since, deadline - time.monotonic(),
+            echo=lambda line: print(f"[{profile}] {line}", flush=True))
+        wall = time.monotonic() - (deadline - TIMEOUT_S)
+        memory.stop.set()
+        failed = [f"{r['dag_id']}/{r['dag_run_id']}" for r in runs if r["state"] != "success"]
+        return {"profile": profile, "wall_s": wall, "failed": failed,
+                "dags": watch.dag_spans(runs), "tasks": _tasks(settings, runs),
+                "spark_apps": _spark_apps(settings) if profile == "cluster" else [],
+                "celery_tasks": _celery_tasks(settings),
+                "peak_pss_mb": memory.peak}
+    finally:
+        memory.stop.set()
+        services.down(settings)
+        if profile == "cluster":
+            from lakeops.services import cluster
+
+            shutil.rmtree(cluster.postgres_dir(settings), ignore_errors=True)
+
+
+def _stage_walls(result: dict[str, Any]) -> dict[str, float]:
+    """Seconds from the chain's start to the end of each stage's last run, and each stage's
+    own span (its first run's start to its last run's end)."""
+    out = {}
+    for stage, prefixes in STAGES.items():
+        spans = [d for d in result["dags"] if d["dag_id"].startswith(prefixes)]
+        if spans:
+            out[f"{stage} span"] = max(d["last_end_s"] for d in spans) \
+                - min(d["first_start_s"] for d in spans)
+    return out
+
+
+def report(results: list[dict[str, Any]], scale: float) -> dict[str, Any]:
+    base = next(i for i, r in enumerate(results) if r["profile"] == "local")
+    print(f"\n== Cluster vs embedded: ingest -> features -> marts at scale {scale:g}")
+    print(f"{'':<34}" + "".join(f"{r['profile']:>14}" for r in results) + f"{'x embedded':>12}")
+    rows: dict[str, list[float]] = {"whole chain (s)": [r["wall_s"] for r in results]}
+    walls = [_stage_walls(r) for r in results]
+    for key in walls[0]:
+        rows[f"{key} (s)"] = [w.get(key, float("nan")) for w in walls]
+    dag_ids = sorted({d["dag_id"] for r in results for d in r["dags"]})
+    for dag_id in dag_ids:
+        per = [{d["dag_id"]: d for d in r["dags"]}.get(dag_id) for r in results]
+        rows[f"{dag_id} runs (s)"] = [d["busy_s"] if d else float("nan") for d in per]
+        busy = [sum(t["seconds"] for t in r["tasks"] if t["dag_id"] == dag_id)
+                for r in results]
+        rows[f"{dag_id} task-s / wall"] = [b / d["busy_s"] if d and d["busy_s"] else
+                                           float("nan") for b, d in zip(busy, per, strict=True)]
+    for label, values in rows.items():
+        ratio = values[-1] / values[base] if values[base] else float("nan")
+        print(f"{label:<34}" + "".join(f"{v:>14.1f}" for v in values) + f"{ratio:>12.2f}")
+    for r in results:
+        print(f"  {r['profile']}: {len(r['tasks'])} tasks"
+              + (f", received per Celery worker {r['celery_tasks']}" if r["celery_tasks"] else "")
+              + f"; failed runs: {r['failed'] or 'none'}")
+        if r["spark_apps"]:
+            print(f"  {r['profile']}: Spark apps on the master: "
+                  + ", ".join(f"{a['name']} {a['seconds']:.0f}s/{a['cores']} cores"
+                              for a in r["spark_apps"]))
+    print("\npeak PSS during the chain (MB)")
+    names = sorted({n for r in results for n in r["peak_pss_mb"]})
+    for name in names:
+        print(f"  {name:<32}" + "".join(f"{r['peak_pss_mb'].get(name, 0):>14.0f}"
+                                        for r in results))
+    RESULTS.mkdir(exist_ok=True)
+    data = {"title": "Cluster vs embedded chain", "scale": scale, "baseline": "local",
+            "results": results}
+    (RESULTS / "cluster.json").write_text(json.dumps(data, indent=2, default=str))
+    return data
+
+
+def main(work: Path, scale: float = 1.0, profiles: tuple[str, ...] = PROFILES) -> dict:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    work.mkdir(parents=True, exist_ok=True)
+    release = release_dir(work, scale)
+    results = [run_profile(work, p, release, scale) for p in profiles]
+    return report(results, scale)
