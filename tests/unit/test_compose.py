@@ -436,3 +436,37 @@ def test_compose_runs_as_many_workers_as_the_cluster_profile(tmp_path: Path) -> 
     module, _, attr = services["airflow-worker"]["environment"][
         "AIRFLOW__CORE__HOSTNAME_CALLABLE"].rpartition(".")
     assert callable(getattr(importlib.import_module(module), attr))
+
+
+def _program(command: list[str]) -> list[str]:
+    """What a command runs, without its interpreter, install path or options:
+    ``.../python -m airflow scheduler --skip-serve-logs`` -> ``[airflow, scheduler]``."""
+    words = [Path(command[0]).name, *command[1:]]
+    if words[0].startswith("python") and words[1] == "-m":
+        words = words[2:]
+    program = [words[0]]
+    for word in words[1:]:
+        if word.startswith("-") or "://" in word:
+            break
+        program.append(word)
+    return program
+
+
+def test_compose_runs_the_programs_the_cluster_profile_runs(tmp_path: Path) -> None:
+    """One topology, two launchers: each engine compose starts is the program (and
+    subcommand) the cluster profile starts natively and tests - the Celery workers through
+    lakeops.warm_airflow in both - so what the native run proves holds for compose."""
+    from lakeops.services import specs
+
+    settings = Settings(profile=Profile.CLUSTER, home=tmp_path)
+    native = {s.name: s.command(settings) for s in specs.entries(settings)}
+    composed = _compose()["services"]
+    pairs = {"airflow-api-server": "airflow-api-server", "airflow-scheduler":
+             "airflow-scheduler", "airflow-dag-processor": "airflow-dag-processor",
+             "airflow-triggerer": "airflow-triggerer", "airflow-worker-1": "airflow-worker",
+             "spark-master": "spark-master", "spark-worker-1": "spark-worker",
+             "mlflow": "mlflow", "docs": "docs"}
+    for name, service in pairs.items():
+        assert _program(composed[service]["command"]) == _program(native[name]), name
+    assert _program(composed["airflow-worker"]["command"]) == [
+        "lakeops.warm_airflow", "celery", "worker"]
