@@ -18,6 +18,8 @@ and task records:
 * per DAG, its wall time (the run's start to its end) and its tasks' summed time; their
   ratio is the parallelism the executor achieved on that DAG;
 * per stage (ingest, features, marts) the wall time from the chain's start, and the whole;
+* the machine's busy CPU time over the chain (``/proc/stat``, all processes): near 100% of
+  the cores, the chain is CPU-bound and a slower profile did more work, not more waiting;
 * on the cluster, the tasks per Celery worker and the Spark applications the master ran;
 * the peak PSS of every service during the chain (sampled every few seconds) - the figures
   the compose file's memory limits are sized from.
