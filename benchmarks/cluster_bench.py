@@ -118,23 +118,13 @@ def _tasks(settings: Any, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _celery_tasks(settings: Any) -> dict[str, int]:
-    """Tasks each Celery worker received (its log, as the cluster test reads it)."""
-    import re
-
-    out = {}
-    for log in sorted(settings.log_dir.glob("airflow-worker-*.log")):
-        out[log.stem] = len(re.findall(r"Task [\w.]+\[[0-9a-f-]+\] received",
-                                       log.read_text(errors="replace")))
-    return out
-
-
 def _spark_apps(settings: Any) -> list[dict[str, Any]]:
     import httpx
 
+    from lakeops.services import cluster
+
     try:
-        state = httpx.get(f"http://{settings.host}:{settings.spark_ui_port}/json/",
-                          timeout=10).json()
+        state = cluster.spark_master_state(settings)
     except httpx.HTTPError:
         return []
     return [{"name": a.get("name"), "cores": a.get("cores"),
@@ -149,6 +139,7 @@ def _busy_s(before: Any, after: Any) -> float:
 
 def run_profile(work: Path, profile: str, release: Path, scale: float) -> dict[str, Any]:
     from lakeops import demo, services
+    from lakeops.services import cluster
 
     settings = _settings(work, profile)
     shutil.rmtree(settings.home, ignore_errors=True)
@@ -184,14 +175,13 @@ def run_profile(work: Path, profile: str, release: Path, scale: float) -> dict[s
                 "cores": psutil.cpu_count(),
                 "dags": watch.dag_spans(runs), "tasks": _tasks(settings, runs),
                 "spark_apps": _spark_apps(settings) if profile == "cluster" else [],
-                "celery_tasks": _celery_tasks(settings),
+                "celery_tasks": cluster.tasks_received(settings) if profile == "cluster"
+                else {},
                 "peak_pss_mb": memory.peak}
     finally:
         memory.stop.set()
         services.down(settings)
         if profile == "cluster":
-            from lakeops.services import cluster
-
             shutil.rmtree(cluster.postgres_dir(settings), ignore_errors=True)
 
 

@@ -180,11 +180,15 @@ class Settings(BaseSettings):
     spark_worker_cores: int = Field(default=1, ge=1)
     spark_worker_memory: str = "1g"
 
+    @property
+    def connect_host(self) -> str:
+        """Where a client on this machine reaches a service bound to ``host``."""
+        return "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+
     @model_validator(mode="after")
     def _cluster_spark(self) -> Settings:
         if self.profile is Profile.CLUSTER and self.spark_master == "local[*]":
-            host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
-            self.spark_master = f"spark://{host}:{self.spark_master_port}"
+            self.spark_master = f"spark://{self.connect_host}:{self.spark_master_port}"
         return self
 
     @model_validator(mode="after")

@@ -34,10 +34,6 @@ START, DAYS = date(2024, 10, 1), 2
 KILLED: dict[str, int] = {}
 
 
-def _spark_json(settings: Settings) -> dict:
-    return httpx.get(f"http://127.0.0.1:{settings.spark_ui_port}/json/", timeout=5).json()
-
-
 def _pid(settings: Settings, name: str) -> int | None:
     return next((s.pid for s in services.status(settings) if s.name == name), None)
 
@@ -53,7 +49,7 @@ def _kill_mid_run(settings: Settings, lines: list[str], stop: threading.Event) -
                 KILLED["airflow-worker-1"] = pid
         if "spark-worker-1" not in KILLED:
             try:
-                running = _spark_json(settings).get("activeapps")
+                running = cluster_mod.spark_master_state(settings).get("activeapps")
             except (httpx.HTTPError, ValueError):
                 running = None
             pid = _pid(settings, "spark-worker-1") if running else None
@@ -116,10 +112,11 @@ def test_the_demo_completes_though_a_celery_and_a_spark_worker_were_killed(
 
 def test_tasks_ran_on_both_celery_workers(cluster: tuple) -> None:
     settings, *_ = cluster
+    received = cluster_mod.tasks_received(settings)
     for i in (1, 2):
         log = (settings.log_dir / f"airflow-worker-{i}.log").read_text(errors="replace")
-        received = re.findall(r"Task [\w.]+\[[0-9a-f-]+\] received", log)
-        assert received, f"airflow-worker-{i} ran no task:\n{log[-2000:]}"
+        assert received.get(f"airflow-worker-{i}"), \
+            f"airflow-worker-{i} ran no task:\n{log[-2000:]}"
         # the tasks' libraries were imported once, before Celery's pool forked
         preloaded = re.search(r"preloaded for forked tasks: (.*)", log)
         assert preloaded and "great_expectations" in preloaded.group(1), log[:2000]
@@ -127,7 +124,7 @@ def test_tasks_ran_on_both_celery_workers(cluster: tuple) -> None:
 
 def test_the_feature_jobs_ran_on_the_spark_cluster(cluster: tuple) -> None:
     settings, *_ = cluster
-    state = _spark_json(settings)
+    state = cluster_mod.spark_master_state(settings)
     apps = state.get("completedapps", [])
     assert apps, state
     assert {a["name"] for a in apps} & {"features_education", "features_business"} or all(

@@ -1,17 +1,18 @@
 """The production topology as local processes: ``LAKEOPS_PROFILE=cluster lakeops up``.
 
 What ``docker-compose.yml`` runs in containers, started here from packages a fresh
-machine installs through the project's own set-up (``make setup``: Debian's
-``postgresql`` and ``redis-server``, Airflow's Celery provider and the Postgres driver
-from ``requirements/compose.lock``):
+machine installs through the project's own set-up (``make cluster-packages``, run by
+``make test``: Debian's ``postgresql`` and ``redis-server``; ``make setup``: Airflow's
+Celery provider and the Postgres drivers from ``requirements/compose.lock``):
 
 * Postgres (Debian's binaries, a cluster of its own in ``<home>/postgres``, loopback only,
   password auth with a generated superuser password): the metadata DB of Airflow and of
   MLflow, one database and role each;
 * Redis (``redis-server``, no persistence): Celery's broker;
 * Airflow with the CeleryExecutor: api-server, scheduler, dag-processor, triggerer and
-  ``cluster_celery_workers`` Celery workers (``airflow celery worker``, each its own
-  hostname; logs are read from the shared local folder, so no worker serves logs);
+  ``cluster_celery_workers`` Celery workers (``airflow celery worker`` started through
+  :mod:`lakeops.warm_airflow`, each its own hostname; logs are read from the shared local
+  folder, so no worker serves logs);
 * a Spark standalone master (``spark://<host>:<spark_master_port>``, its UI on
   ``spark_ui_port``) and ``cluster_spark_workers`` workers, from pyspark's own
   ``bin/spark-class``; the feature DAGs submit to it (``settings.spark_master``);
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -37,6 +39,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lakeops.secrets import get_secret, write_private
 from lakeops.services.errors import ServiceStartError
@@ -249,6 +252,21 @@ def celery_worker_command(index: int) -> Callable[[Settings], list[str]]:
                 "--concurrency", str(settings.airflow_worker_concurrency),
                 "--skip-serve-logs"]
     return command
+
+
+def tasks_received(settings: Settings) -> dict[str, int]:
+    """Tasks each Celery worker received since it started logging (its log's lines)."""
+    return {log.stem: len(re.findall(r"Task [\w.]+\[[0-9a-f-]+\] received",
+                                     log.read_text(errors="replace")))
+            for log in sorted(settings.log_dir.glob("airflow-worker-*.log"))}
+
+
+def spark_master_state(settings: Settings) -> dict[str, Any]:
+    """The standalone master's own summary (its UI's ``/json/``): workers, applications."""
+    import httpx
+
+    url = f"http://{connect_host(settings)}:{settings.spark_ui_port}/json/"
+    return dict(httpx.get(url, timeout=10).json())
 
 
 # --------------------------------------------------------------------------- health

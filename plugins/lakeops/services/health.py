@@ -21,7 +21,7 @@ from lakeops.settings import Settings
 
 def connect_host(settings: Settings) -> str:
     """Where a client on this machine reaches a service bound to ``settings.host``."""
-    return "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return settings.connect_host
 
 
 @dataclass
