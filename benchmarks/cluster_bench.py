@@ -55,7 +55,7 @@ TIMEOUT_S = 3 * 3600
 
 
 def _settings(work: Path, profile: str):  # type: ignore[no-untyped-def]
-    from lakeops.settings import Profile, Settings
+    from lakeops.core.settings import Profile, Settings
 
     ports = {f"{name}_port": free_port() for name in
              ("airflow", "mlflow", "docs", "flight", "evidently", "superset", "postgres",
@@ -88,9 +88,9 @@ class PeakMemory(threading.Thread):
 
 
 def _deliver(settings: Any, release: Path, scale: float) -> None:
-    from lakeops import oulad
-    from lakeops.generate import generate
-    from lakeops.lake import Lake
+    from lakeops.onboarding import oulad
+    from lakeops.storage.lake import Lake
+    from lakeops.synthetic.generate import generate
 
     landing = Lake.landing(settings)
     oulad.deliver(oulad.check_release(release), landing, INTERVAL)
@@ -102,10 +102,10 @@ def _tasks(settings: Any, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every task instance of ``runs``: DAG, task, host, seconds."""
     from airflow_client.client import TaskInstanceApi
 
-    from lakeops import services
+    from lakeops.airflow.client import airflow_client
 
     out = []
-    with services.airflow_client(settings) as client:
+    with airflow_client(settings) as client:
         api = TaskInstanceApi(client)
         for run in runs:
             for ti in api.get_task_instances(run["dag_id"], run["dag_run_id"],
@@ -138,7 +138,8 @@ def _busy_s(before: Any, after: Any) -> float:
 
 
 def run_profile(work: Path, profile: str, release: Path, scale: float) -> dict[str, Any]:
-    from lakeops import demo, services
+    from lakeops import services
+    from lakeops.demo import run as demo
     from lakeops.services import cluster
 
     settings = _settings(work, profile)

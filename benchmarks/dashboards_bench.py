@@ -19,7 +19,7 @@ The lake (``<work>/lake``, rebuilt on every run; it takes seconds):
     ``as_of_date`` (``ml_business_features``), scored on each of the last 3 days (at scale
     0.02 over 30 days: 627 and 4,199 rows a day; about 50 times that at scale 1.0);
   - ``monitoring/validation_results/<source>``: one row per rule the validation suite
-    really runs (``lakeops.quality.rules_for``) per table and day, ~2% failing;
+    really runs (``lakeops.validate.rules.rules_for``) per table and day, ~2% failing;
   - ``monitoring/ingest_runs/<source>``: one row per table and day;
   - ``monitoring/drift/<model>``: one row per model and day;
   - ``monitoring/model_decisions``: one gate decision per model every 7 days.
@@ -85,7 +85,7 @@ KEY_MARTS = ("ml_education_features", "ml_business_features")  # who the predict
 def _datasets() -> list[dict[str, Any]]:
     import yaml
 
-    from lakeops import dashboards
+    from lakeops.dashboards import bundle as dashboards
 
     return [yaml.safe_load(p.read_text())
             for p in sorted((dashboards.ASSETS / "datasets").rglob("*.yaml"))]
@@ -202,8 +202,8 @@ def _predictions(lake: Any, ds: dict[str, Any], path: str, s: Synth) -> None:
 
 
 def _validation(lake: Any, ds: dict[str, Any], path: str, s: Synth) -> None:
-    from lakeops.contracts import TABLES, get_contract
-    from lakeops.quality import rules_for
+    from lakeops.catalog.contracts import TABLES, get_contract
+    from lakeops.validate.rules import rules_for
 
     source = path.split("/")[-1]
     for table in TABLES[source]:
@@ -223,7 +223,7 @@ def _validation(lake: Any, ds: dict[str, Any], path: str, s: Synth) -> None:
 
 
 def _ingest_runs(lake: Any, ds: dict[str, Any], path: str, s: Synth) -> None:
-    from lakeops.contracts import TABLES
+    from lakeops.catalog.contracts import TABLES
 
     source = path.split("/")[-1]
     tables = list(TABLES[source])
@@ -242,7 +242,7 @@ def _drift(lake: Any, ds: dict[str, Any], path: str, s: Synth) -> None:
 
 
 def _decisions(lake: Any, ds: dict[str, Any], path: str, s: Synth) -> None:
-    from lakeops.datasets import MODELS
+    from lakeops.catalog.datasets import MODELS
 
     for k, day in enumerate(s.days[DECISION_EVERY - 1::DECISION_EVERY], start=1):
         for model in MODELS.values():
@@ -296,7 +296,7 @@ def build_lake(work: Path, dbt_work: Path, scale: float, days: int) -> dict[str,
     import numpy as np
     import pyarrow.parquet as pq
 
-    from lakeops.lake import Lake
+    from lakeops.storage.lake import Lake
 
     dbt_lake = dbt_marts(dbt_work, scale, days)
     settings = _settings(work)
@@ -327,7 +327,7 @@ def build_lake(work: Path, dbt_work: Path, scale: float, days: int) -> dict[str,
 
 
 def _settings(work: Path):  # type: ignore[no-untyped-def]
-    from lakeops.settings import Settings
+    from lakeops.core.settings import Settings
 
     return Settings(home=work)
 
@@ -337,10 +337,10 @@ def _floor(work: str, queries: str, dashboard: str, rows_out: str) -> None:
     over the lake's tables as the endpoint's catalog makes them; results as Arrow."""
     import duckdb
 
-    from lakeops.lake import Lake
     from lakeops.query import catalog
     from lakeops.query.dialect import Dialect
     from lakeops.query.server import INFO_VIEWS
+    from lakeops.storage.lake import Lake
 
     tables = catalog.scan(Lake.from_settings(_settings(Path(work))))
     db = duckdb.connect()
@@ -451,7 +451,7 @@ def _time_dashboard(client: Any, charts: list[Chart]) -> tuple[float, float]:
 
 def _dashboards() -> list[tuple[str, str]]:
     """(title, slug) of the bundle's dashboards."""
-    from lakeops import dashboards
+    from lakeops.dashboards import bundle as dashboards
 
     return [(d["dashboard_title"], d["slug"]) for d in dashboards.dashboard_docs()]
 
@@ -470,7 +470,8 @@ class DashboardRun:
 
 
 def _run(settings: Any, work: Path) -> list[DashboardRun]:
-    from lakeops import dashboards, services
+    from lakeops import services
+    from lakeops.dashboards import bundle as dashboards
 
     dashboards.publish(settings, force=True)  # the database points at this endpoint's port
     pids = [s.pid for s in services.status(settings)
@@ -487,7 +488,7 @@ def _run(settings: Any, work: Path) -> list[DashboardRun]:
 def _dashboard(settings: Any, work: Path, queries: Path, title: str, charts: list[Chart],
                pids: list[int]) -> DashboardRun:
     """One dashboard: the floor (fresh processes), then Superset cold and warm."""
-    from lakeops import dashboards
+    from lakeops.dashboards import bundle as dashboards
 
     rows_out = work / "floor-rows.json"
     floor = measure(f"{title}: DuckDB floor", "benchmarks.dashboards_bench", "floor",
@@ -560,7 +561,7 @@ def main(work: Path, scale: float = 1.0, days: int = dbt_bench.FULL_DAYS,
 
 def _service_settings(work: Path):  # type: ignore[no-untyped-def]
     """This benchmark's settings: its state folder, free loopback ports."""
-    from lakeops.settings import Settings
+    from lakeops.core.settings import Settings
 
     return Settings(home=work, flight_port=free_port(), superset_port=free_port())
 

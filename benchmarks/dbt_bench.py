@@ -48,7 +48,7 @@ DAG_MODES = ("watcher", "local")
 
 
 def _settings(work: Path):  # type: ignore[no-untyped-def]
-    from lakeops.settings import Settings
+    from lakeops.core.settings import Settings
 
     return Settings(home=work)
 
@@ -57,10 +57,11 @@ def curate(work: Path, domain: str, scale: float, days: int) -> int:
     """Write ``days`` curated partitions of every table of ``domain``; returns the rows."""
     import duckdb
 
-    from lakeops import generate, ingest
-    from lakeops.contracts import get_contract
-    from lakeops.lake import DATA_FILE, Lake, partition_dir, table_path
-    from lakeops.secrets import pii_key
+    from lakeops.catalog.contracts import get_contract
+    from lakeops.core.keys import pii_key
+    from lakeops.ingest import stage as ingest
+    from lakeops.storage.lake import DATA_FILE, Lake, partition_dir, table_path
+    from lakeops.synthetic import generate
 
     settings = _settings(work)
     lake = Lake.from_settings(settings)
@@ -91,7 +92,7 @@ def feature_intervals(days: int) -> list[str]:
 
 def prepare(work: Path, scale: float, days: int) -> None:
     """The full-scale curated lake, its features and the compiled dbt project (kept)."""
-    from lakeops.datasets import FEATURE_JOBS
+    from lakeops.catalog.datasets import FEATURE_JOBS
     from lakeops.transform import dbt
     from lakeops.transform.features import run_jobs, spark_session
 

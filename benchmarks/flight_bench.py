@@ -59,8 +59,8 @@ def _rows(work: str) -> int:
 
 
 def _flight(work: str, port: str) -> int:
+    from lakeops.core.settings import Settings
     from lakeops.query import connect, grants
-    from lakeops.settings import Settings
 
     settings = Settings(home=Path(work), flight_port=int(port))
     # raw is a data steward's zone: the grant check and the default limits are in the path
@@ -89,8 +89,8 @@ def _heavy_local(work: str, k: str) -> int:
 
 
 def _heavy_flight(work: str, port: str, k: str) -> int:
+    from lakeops.core.settings import Settings
     from lakeops.query import connect, grants
-    from lakeops.settings import Settings
 
     settings = Settings(home=Path(work), flight_port=int(port))
     sql = HEAVY.format(table="lakehouse.raw.education.studentVle")
@@ -140,7 +140,7 @@ def child(kind: str, work: str, *rest: str) -> None:
 
 def main(work: Path) -> dict:
     from lakeops import services
-    from lakeops.settings import Settings
+    from lakeops.core.settings import Settings
 
     port = free_port()
     settings = Settings(home=work, flight_port=port)

@@ -27,9 +27,9 @@ FULL_DAYS = 269
 
 def prepare(work: Path, scale: float, days: int) -> list[Path]:
     """Generate the clickstream and gather it as one bulk delivery; returns its files."""
-    from lakeops.generate import generate
-    from lakeops.lake import Lake
-    from lakeops.settings import Settings
+    from lakeops.core.settings import Settings
+    from lakeops.storage.lake import Lake
+    from lakeops.synthetic.generate import generate
 
     settings = Settings(home=work)
     landing = Path(settings.landing_root) / "landing"  # beside the lake: <work>/landing
@@ -93,8 +93,8 @@ def ensure_ingested(work: Path, scale: float = 1.0, days: int = FULL_DAYS) -> No
 
 
 def _lakeops(home: str) -> int:
-    from lakeops.ingest import ingest_table
-    from lakeops.settings import Settings
+    from lakeops.core.settings import Settings
+    from lakeops.ingest.stage import ingest_table
 
     return int(ingest_table("education", "studentVle", INTERVAL, Settings(home=Path(home)))[
         "rows_written"])

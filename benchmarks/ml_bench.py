@@ -96,7 +96,7 @@ MOD = "benchmarks.ml_bench"
 
 
 def _settings(work: Path | str, port: int | str = 5000):  # type: ignore[no-untyped-def]
-    from lakeops.settings import Settings
+    from lakeops.core.settings import Settings
 
     return Settings(home=Path(work), mlflow_port=int(port))
 
@@ -144,9 +144,9 @@ def prepare(work: Path) -> None:
     """Training mart, 10M-row features mart (+ feature partition), drift current frame."""
     import pandas as pd
 
-    from lakeops.datasets import FEATURES
-    from lakeops.lake import DATA_FILE, Lake, partition_dir, table_path
+    from lakeops.catalog.datasets import FEATURES
     from lakeops.ml import data, synthetic
+    from lakeops.storage.lake import DATA_FILE, Lake, partition_dir, table_path
 
     marker = work / MARKER
     wanted = {**SIZES, "seed": SEED, "score_day": SCORE_DAY}
@@ -179,9 +179,9 @@ def prepare(work: Path) -> None:
 
 def _training_matrix(work: str) -> tuple[Any, Any, Any]:
     """(x_train, y_train, time values) exactly as train.train builds them."""
-    from lakeops.lake import Lake
     from lakeops.ml import data, train
     from lakeops.ml.specs import matrix
+    from lakeops.storage.lake import Lake
 
     spec, settings = _spec(), _settings(work)
     rows = train.labelled_rows(spec, data.read_mart(Lake.from_settings(settings),
@@ -245,9 +245,9 @@ def _train_task(work: str, port: str) -> None:
 def _score_floor(work: str, port: str) -> None:
     import pyarrow.parquet as pq
 
-    from lakeops.lake import Lake
     from lakeops.ml import data, score
     from lakeops.ml.specs import matrix
+    from lakeops.storage.lake import Lake
 
     spec, settings = _spec(), _settings(work, port)
     model = score.load_model(score.champion(MODEL, settings), settings)

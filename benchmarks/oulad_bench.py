@@ -12,7 +12,7 @@ work folder. Contenders, each in a fresh process, one run each:
   map, optional columns, pseudonymization, checksums, the GX suites with their key and
   reference checks, quarantine, data docs, the curated partitions and manifests. The
   delivery (a copy of the files into the landing inbox with the historical-load marker,
-  :func:`lakeops.oulad.deliver`) happens before the clock starts.
+  :func:`lakeops.onboarding.oulad.deliver`) happens before the clock starts.
 
 Targets (issue 13): lakeops within 3x the floor's time and under 2 GB peak RSS at both
 sizes - memory must not grow with the delivery.
@@ -36,7 +36,7 @@ TABLES = ("courses", "assessments", "vle", "studentInfo", "studentRegistration",
 
 def release_dir(work: Path, scale: float) -> Path:
     """The release-format files of ``scale``, generated once."""
-    from lakeops.generate import generate_release
+    from lakeops.synthetic.generate import generate_release
 
     folder = work / f"release-x{scale:g}"
     if not (folder / "studentVle.csv").exists():
@@ -59,7 +59,8 @@ def _floor(folder: str, out: str) -> int:
 
 
 def _lakeops(home: str) -> int:
-    from lakeops import ingest, validate
+    from lakeops.ingest import stage as ingest
+    from lakeops.validate import audit as validate
 
     settings = _settings(home)
     delivered = sum(ingest.ingest_table("education", t, INTERVAL, settings)["rows_in"]
@@ -70,7 +71,7 @@ def _lakeops(home: str) -> int:
 
 
 def _settings(home: str):  # type: ignore[no-untyped-def]
-    from lakeops.settings import Settings
+    from lakeops.core.settings import Settings
 
     return Settings(home=Path(home))
 
@@ -81,14 +82,14 @@ def child(kind: str, *args: str) -> None:
         timed(_floor, *args)
         return
     folder, home = args
-    from lakeops import oulad
-    from lakeops.lake import Lake
+    from lakeops.onboarding import oulad
+    from lakeops.storage.lake import Lake
 
     shutil.rmtree(home, ignore_errors=True)  # a fresh lake: one interval, one load
     oulad.deliver(oulad.check_release(Path(folder)), Lake.landing(_settings(home)), INTERVAL)
     import great_expectations  # noqa: F401  (imports are not the work measured)
 
-    import lakeops.validate  # noqa: F401
+    import lakeops.validate.audit  # noqa: F401
 
     timed(_lakeops, home)
 

@@ -46,7 +46,7 @@ MARKER = "prepared.json"
 
 
 def _settings(work: Path):  # type: ignore[no-untyped-def]
-    from lakeops.settings import Settings
+    from lakeops.core.settings import Settings
 
     return Settings(home=work, spark_master="local[*]")
 
@@ -71,8 +71,8 @@ def prepare(work: Path, scale: float, days: int) -> list[str]:
 
 
 def _written_rows(work: Path, intervals: list[str]) -> int:
-    from lakeops.datasets import feature_job
-    from lakeops.lake import Lake
+    from lakeops.catalog.datasets import feature_job
+    from lakeops.storage.lake import Lake
 
     lake = Lake.from_settings(_settings(work))
     return sum(lake.read_partition("features", feature_job(job).output.dataset, day).num_rows

@@ -58,7 +58,7 @@ def _lakeops(home: Path, *args: str) -> None:
 
 def main(work: Path) -> dict:
     from lakeops import services
-    from lakeops.settings import Settings
+    from lakeops.core.settings import Settings
 
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)

@@ -26,8 +26,8 @@ from benchmarks.ingest_bench import INTERVAL
 
 def prepare(work: Path) -> None:
     """Parents of the bulk interval: every registration and one VLE snapshot, ingested."""
-    from lakeops.ingest import ingest_table
-    from lakeops.settings import Settings
+    from lakeops.core.settings import Settings
+    from lakeops.ingest.stage import ingest_table
 
     settings = Settings(home=work)
     landing = Path(settings.landing_root) / "landing"  # beside the lake: <work>/landing
@@ -64,8 +64,8 @@ def _keys(work: str) -> int:
 def _lakeops(work: str) -> int:
     import pyarrow.parquet as pq
 
-    from lakeops.settings import Settings
-    from lakeops.validate import validate_table
+    from lakeops.core.settings import Settings
+    from lakeops.validate.audit import validate_table
 
     validate_table("education", "studentVle", INTERVAL, Settings(home=Path(work)))
     path = f"{work}/lake/raw/education/studentVle/dt={INTERVAL}/part-0.parquet"
@@ -76,8 +76,8 @@ def _pandas(work: str) -> int:
     import great_expectations as gx
     import pandas as pd
 
-    from lakeops.contracts import get_contract
-    from lakeops.quality import rules_for
+    from lakeops.catalog.contracts import get_contract
+    from lakeops.validate.rules import rules_for
 
     path = f"{work}/lake/raw/education/studentVle/dt={INTERVAL}/part-0.parquet"
     frame = pd.read_parquet(path)
@@ -103,7 +103,7 @@ def child(kind: str, work: str) -> None:
         import great_expectations  # noqa: F401
         import pandas  # noqa: F401
 
-        import lakeops.validate  # noqa: F401
+        import lakeops.validate.audit  # noqa: F401
     timed({"raw": _raw, "keys": _keys, "lakeops": _lakeops, "pandas": _pandas}[kind], work)
 
 

@@ -26,8 +26,8 @@ from cosmos import (
 from cosmos.constants import PRODUCER_WATCHER_TASK_ID
 from cosmos.operators.local import DbtDocsLocalOperator
 
-from lakeops import datasets
-from lakeops.settings import Settings, get_settings
+from lakeops.catalog import datasets
+from lakeops.core.settings import Settings, get_settings
 from lakeops.transform import dbt
 
 START = pendulum.datetime(2024, 10, 1, tz="UTC")

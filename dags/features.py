@@ -2,7 +2,7 @@
 
 Only wiring lives here; the work is in :mod:`lakeops.transform.features` (run by Spark's
 own ``spark-submit`` through :mod:`lakeops.transform.spark`). The jobs, what they read and
-what they write come from :mod:`lakeops.datasets`.
+what they write come from :mod:`lakeops.catalog.datasets`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, Param, task
 
-from lakeops.datasets import FEATURE_JOBS, FeatureJob
-from lakeops.settings import get_settings
+from lakeops.catalog.datasets import FEATURE_JOBS, FeatureJob
+from lakeops.core.settings import get_settings
 from lakeops.transform import spark
 
 START = pendulum.datetime(2024, 10, 1, tz="UTC")

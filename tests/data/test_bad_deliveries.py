@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from lakeops import ingest
-from lakeops.lake import Lake
-from lakeops.settings import Settings
+from lakeops.core.settings import Settings
+from lakeops.ingest import stage as ingest
+from lakeops.storage.lake import Lake
 
 CORPUS = Path(__file__).parent / "bad_deliveries"
 DAY = "2024-10-01"

@@ -15,11 +15,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lakeops import ingest, validate
-from lakeops.contracts import TABLES
-from lakeops.generate import generate
-from lakeops.settings import Settings
+from lakeops.catalog.contracts import TABLES
+from lakeops.core.settings import Settings
+from lakeops.ingest import stage as ingest
+from lakeops.synthetic.generate import generate
 from lakeops.transform.dbt import DbtError, docs, run_dbt
+from lakeops.validate import audit as validate
 
 pytestmark = pytest.mark.slow
 START = date(2024, 10, 1)
@@ -58,7 +59,7 @@ def _curated(lake: Path, source: str, table: str) -> str:
 
 
 def _publish_generated_days(settings: Settings) -> None:
-    from lakeops.lake import Lake
+    from lakeops.storage.lake import Lake
 
     landing = Lake.landing(settings)
     for source in TABLES:
@@ -346,7 +347,7 @@ def test_the_dbt_build_dag_builds_the_marts(
     import subprocess
     import sys
 
-    from lakeops import datasets
+    from lakeops.catalog import datasets
     from lakeops.transform.dbt import parse
 
     settings, lake, planted = curated

@@ -10,11 +10,12 @@ from datetime import date, timedelta
 import pyarrow.parquet as pq
 import pytest
 
-from lakeops import ingest, validate
-from lakeops.contracts import TABLES, get_contract
-from lakeops.generate import generate
-from lakeops.lake import Lake
-from lakeops.settings import Settings
+from lakeops.catalog.contracts import TABLES, get_contract
+from lakeops.core.settings import Settings
+from lakeops.ingest import stage as ingest
+from lakeops.storage.lake import Lake
+from lakeops.synthetic.generate import generate
+from lakeops.validate import audit as validate
 
 pytestmark = pytest.mark.slow
 START, HISTORY = date(2024, 11, 12), 20

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from lakeops import ingest, validate
-from lakeops.contracts import TABLES
-from lakeops.lake import Lake
-from lakeops.settings import Settings
+from lakeops.catalog.contracts import TABLES
+from lakeops.core.settings import Settings
+from lakeops.ingest import stage as ingest
+from lakeops.storage.lake import Lake
+from lakeops.validate import audit as validate
 
 RELEASE = Path(__file__).parent / "oulad_release"
 DAY = "2024-10-01"

@@ -10,11 +10,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from lakeops import ingest, validate
-from lakeops.contracts import TABLES
-from lakeops.generate import generate
-from lakeops.lake import Lake
-from lakeops.settings import Settings
+from lakeops.catalog.contracts import TABLES
+from lakeops.core.settings import Settings
+from lakeops.ingest import stage as ingest
+from lakeops.storage.lake import Lake
+from lakeops.synthetic.generate import generate
+from lakeops.validate import audit as validate
 
 pytestmark = pytest.mark.slow
 DAY1, DAY2 = "2024-10-01", "2024-10-02"

@@ -19,8 +19,9 @@ from tests.integration.shared_platform import (
     kill_the_scheduler_once_ingest_runs,
 )
 
-from lakeops import demo, services
-from lakeops.settings import Settings
+from lakeops import services
+from lakeops.core.settings import Settings
+from lakeops.demo import run as demo
 
 PLATFORM = "demo_platform"
 _STOP: list[Callable[[], None]] = []

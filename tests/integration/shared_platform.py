@@ -10,8 +10,9 @@ import threading
 import time
 from datetime import date, timedelta
 
-from lakeops import demo, services
-from lakeops.settings import Settings
+from lakeops import services
+from lakeops.core.settings import Settings
+from lakeops.demo import run as demo
 
 START, DAYS = date(2024, 10, 1), 2
 INTERVALS = [(START + timedelta(days=i)).isoformat() for i in range(DAYS)]

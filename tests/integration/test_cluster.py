@@ -22,11 +22,12 @@ import psutil
 import pytest
 from tests.conftest import free_port
 
-from lakeops import demo, services
-from lakeops.contracts import TABLES, get_contract
-from lakeops.lake import Lake
+from lakeops import services
+from lakeops.catalog.contracts import TABLES, get_contract
+from lakeops.core.settings import Profile, Settings
+from lakeops.demo import run as demo
 from lakeops.services import cluster as cluster_mod
-from lakeops.settings import Profile, Settings
+from lakeops.storage.lake import Lake
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(2400)]
 

@@ -13,9 +13,10 @@ import pyarrow as pa
 import pytest
 from tests.conftest import free_port
 
-from lakeops import dashboards, services
-from lakeops.lake import Lake
-from lakeops.settings import Settings
+from lakeops import services
+from lakeops.core.settings import Settings
+from lakeops.dashboards import bundle as dashboards
+from lakeops.storage.lake import Lake
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 DAYS = [date(2024, 10, 1) + timedelta(days=i) for i in range(10)]

@@ -7,12 +7,13 @@ from datetime import date, timedelta
 
 import pytest
 
-from lakeops import ingest, validate
-from lakeops.contracts import TABLES
-from lakeops.generate import generate
-from lakeops.lake import Lake
-from lakeops.settings import Settings
+from lakeops.catalog.contracts import TABLES
+from lakeops.core.settings import Settings
+from lakeops.ingest import stage as ingest
+from lakeops.storage.lake import Lake
+from lakeops.synthetic.generate import generate
 from lakeops.transform.dbt import run_dbt
+from lakeops.validate import audit as validate
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 START = date(2024, 10, 1)

@@ -16,10 +16,12 @@ from pathlib import Path
 import pytest
 from tests.integration.shared_platform import DAYS, FEATURE_DAYS, INTERVALS, KILLED
 
-from lakeops import demo, services
-from lakeops.lake import Lake
+from lakeops import services
+from lakeops.airflow import client as airflow_api
+from lakeops.core.settings import Settings
+from lakeops.demo import run as demo
 from lakeops.query import connect
-from lakeops.settings import Settings
+from lakeops.storage.lake import Lake
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -59,7 +61,7 @@ def test_every_run_the_demo_started_succeeded(ran: tuple[Settings, str, list[str
     settings, report, lines = ran
     assert "FAILED" not in report, report
     for dag_id in ("features_education", "features_business", "dbt_build"):
-        with services.airflow_client(settings) as client:
+        with airflow_api.airflow_client(settings) as client:
             runs = [r.model_dump(mode="json")
                     for r in DagRunApi(client).get_dag_runs(dag_id).dag_runs]
         assert runs, f"{dag_id} never ran"
@@ -104,7 +106,7 @@ def test_both_models_are_champions_scoring_and_monitored(
         champions = {str(v) for v in range(1, int(champion.version) + 1)}
         assert {r["v"] for r in scored} | {r["w"] for r in scored} <= champions, scored
         assert [str(r["interval"])[:10] for r in drift] == days, name
-        with services.airflow_client(settings) as client:
+        with airflow_api.airflow_client(settings) as client:
             runs = DagRunApi(client).get_dag_runs(f"train_{name}").dag_runs
         states = [r.state.value for r in runs]
         # a retraining a drift alert started may still run when the demo reports

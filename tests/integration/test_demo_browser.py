@@ -24,11 +24,11 @@ from urllib.parse import urlsplit
 import pytest
 from tests.integration.shared_platform import FEATURE_DAYS, INTERVALS
 
-from lakeops import dashboards
+from lakeops.core.settings import Settings
+from lakeops.dashboards import bundle as dashboards
 from lakeops.query import connect
 from lakeops.services.airflow import airflow_admin_password
 from lakeops.services.superset import superset_admin_password
-from lakeops.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow,
               pytest.mark.timeout(900)]

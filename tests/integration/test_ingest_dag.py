@@ -19,11 +19,14 @@ from typing import Any
 import pytest
 from airflow_client.client import DagRunApi, TaskInstanceApi, TriggerDAGRunPostBody
 
-from lakeops import demo, oulad, services
-from lakeops.contracts import TABLES
-from lakeops.generate import generate
-from lakeops.lake import Lake
-from lakeops.settings import Settings
+from lakeops import services
+from lakeops.airflow import client as airflow_api
+from lakeops.catalog.contracts import TABLES
+from lakeops.core.settings import Settings
+from lakeops.demo import run as demo
+from lakeops.onboarding import oulad
+from lakeops.storage.lake import Lake
+from lakeops.synthetic.generate import generate
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -86,7 +89,7 @@ def test_scheduler_backfills_both_days(airflow: Settings) -> None:
     assert sorted(r["state"] for r in runs) == ["success", "success"]
     lake = Lake.from_settings(airflow)
     assert lake.partitions("raw", "business/orders") == [DAY1.isoformat(), DAY2.isoformat()]
-    with services.airflow_client(airflow) as client:
+    with airflow_api.airflow_client(airflow) as client:
         tis = TaskInstanceApi(client).get_task_instances(
             "ingest_business", runs[0]["dag_run_id"]).task_instances
     assert {t.task_id for t in tis} >= {f"ingest_{t}" for t in TABLES["business"]}
@@ -106,7 +109,7 @@ def test_publishing_curated_tables_triggers_the_spark_features(airflow: Settings
     deadline = time.monotonic() + 600
     runs: list[dict] = []
     while time.monotonic() < deadline:
-        with services.airflow_client(airflow) as client:
+        with airflow_api.airflow_client(airflow) as client:
             runs = [r.model_dump(mode="json") for r in
                     DagRunApi(client).get_dag_runs("features_business").dag_runs]
         done = [r for r in runs if r["state"] in ("success", "failed")]
@@ -126,7 +129,7 @@ def test_missing_delivery_fails_after_the_sensor_timeout(airflow: Settings) -> N
     demo.wait_for_dag(airflow, "ingest_education")
     demo.unpause(airflow, "ingest_education")
     day3 = datetime(DAY3.year, DAY3.month, DAY3.day, tzinfo=UTC)
-    client = services.airflow_client(airflow)
+    client = airflow_api.airflow_client(airflow)
     runs_api, tis_api = DagRunApi(client), TaskInstanceApi(client)
     run = runs_api.trigger_dag_run("ingest_education", TriggerDAGRunPostBody(
         dag_run_id="missing_day3", logical_date=day3, data_interval_start=day3,

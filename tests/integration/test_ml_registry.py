@@ -25,10 +25,10 @@ import pyarrow as pa
 import pytest
 
 from lakeops import services
-from lakeops.lake import Lake
+from lakeops.core.settings import Settings, repo_root
 from lakeops.ml import data, gate, synthetic, train
 from lakeops.ml.specs import spec
-from lakeops.settings import Settings, repo_root
+from lakeops.storage.lake import Lake
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 MODEL = "student_at_risk"
@@ -166,7 +166,7 @@ def test_better_challenger_replaces_the_champion(ml: Settings, full_mart: pd.Dat
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    from lakeops.cli import app
+    from lakeops.cli.app import app
 
     write_mart(ml, full_mart)
     monkeypatch.delenv("LAKEOPS_LAKE_URI", raising=False)

@@ -47,11 +47,14 @@ from airflow_client.client import (
 )
 from tests.conftest import free_port
 
-from lakeops import datasets, demo, services
-from lakeops.lake import DATA_FILE, Lake, partition_dir, table_path
+from lakeops import services
+from lakeops.airflow import client as airflow_api
+from lakeops.catalog import datasets
+from lakeops.core.settings import Settings
+from lakeops.demo import run as demo
 from lakeops.ml import data, synthetic
 from lakeops.ml.specs import spec
-from lakeops.settings import Settings
+from lakeops.storage.lake import DATA_FILE, Lake, partition_dir, table_path
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -119,7 +122,7 @@ def prepare_lake(settings: Settings) -> dict[str, pd.DataFrame]:
 
 
 def _client(settings: Settings) -> Any:
-    return services.airflow_client(settings)
+    return airflow_api.airflow_client(settings)
 
 
 def task_logs(settings: Settings, dag_id: str, run_id: str, chars: int = 4000) -> str:
@@ -132,7 +135,7 @@ def task_logs(settings: Settings, dag_id: str, run_id: str, chars: int = 4000) -
 
 def task_states(settings: Settings, dag_id: str, run_id: str) -> dict[str, str | None]:
     with _client(settings) as client:
-        tis = services.retry_busy(TaskInstanceApi(client).get_task_instances,
+        tis = airflow_api.retry_busy(TaskInstanceApi(client).get_task_instances,
                                   dag_id, run_id).task_instances
     return {t.task_id: t.state.value if t.state else None for t in tis}
 
@@ -142,7 +145,7 @@ def wait_for_run(settings: Settings, dag_id: str, run_id: str,
     deadline = time.monotonic() + timeout
     while True:
         with _client(settings) as client:
-            run = services.retry_busy(DagRunApi(client).get_dag_run, dag_id, run_id)
+            run = airflow_api.retry_busy(DagRunApi(client).get_dag_run, dag_id, run_id)
         state = run.state.value if run.state else None
         if state in TERMINAL:
             return dict(run.model_dump(mode="json"))
@@ -158,7 +161,7 @@ def run_dag(settings: Settings, dag_id: str, interval: str) -> dict[str, Any]:
     must have succeeded (else the task logs are in the failure)."""
     started = time.monotonic()
     with _client(settings) as client:
-        run = services.retry_busy(DagRunApi(client).trigger_dag_run, dag_id,
+        run = airflow_api.retry_busy(DagRunApi(client).trigger_dag_run, dag_id,
                                   TriggerDAGRunPostBody(logical_date=None,
                                                         conf={"interval": interval}))
     done = wait_for_run(settings, dag_id, run.dag_run_id)
@@ -172,12 +175,12 @@ def run_dag(settings: Settings, dag_id: str, interval: str) -> dict[str, Any]:
 
 def set_paused(settings: Settings, dag_id: str, paused: bool) -> None:
     with _client(settings) as client:
-        services.retry_busy(DAGApi(client).patch_dag, dag_id, DAGPatchBody(is_paused=paused))
+        airflow_api.retry_busy(DAGApi(client).patch_dag, dag_id, DAGPatchBody(is_paused=paused))
 
 
 def runs_of(settings: Settings, dag_id: str) -> list[dict[str, Any]]:
     with _client(settings) as client:
-        runs = services.retry_busy(DagRunApi(client).get_dag_runs, dag_id, limit=100)
+        runs = airflow_api.retry_busy(DagRunApi(client).get_dag_runs, dag_id, limit=100)
     return [r.model_dump(mode="json") for r in runs.dag_runs]
 
 
@@ -186,9 +189,9 @@ def alert_events(settings: Settings) -> list[dict[str, Any]]:
     uri = datasets.DRIFT_ALERTS[MODEL].uri
     with _client(settings) as client:
         api = AssetApi(client)
-        [asset] = [a for a in services.retry_busy(api.get_assets, uri_pattern=uri).assets
+        [asset] = [a for a in airflow_api.retry_busy(api.get_assets, uri_pattern=uri).assets
                    if a.uri == uri]
-        events = services.retry_busy(api.get_asset_events, asset_id=asset.id).asset_events
+        events = airflow_api.retry_busy(api.get_asset_events, asset_id=asset.id).asset_events
     return [e.model_dump(mode="json") for e in events]
 
 
@@ -209,7 +212,7 @@ def stop_the_missed_weekly_run(settings: Settings, timeout: float = 120) -> None
             if task_states(settings, TRAIN, run_id).get("train") in ("up_for_retry",
                                                                      "failed"):
                 with _client(settings) as client:
-                    services.retry_busy(DagRunApi(client).patch_dag_run, TRAIN, run_id,
+                    airflow_api.retry_busy(DagRunApi(client).patch_dag_run, TRAIN, run_id,
                                         DAGRunPatchBody(state=DagRunMutableStates.FAILED))
                 wait_for_run(settings, TRAIN, run_id, timeout=60)
                 return
@@ -349,7 +352,7 @@ def test_drift_alert_schedules_retraining_by_itself(platform: Settings) -> None:
         time.sleep(3)
     assert started, f"no asset-triggered {TRAIN} run: {runs_of(platform, TRAIN)}"
     with _client(platform) as client:
-        upstream = services.retry_busy(DagRunApi(client).get_upstream_asset_events,
+        upstream = airflow_api.retry_busy(DagRunApi(client).get_upstream_asset_events,
                                        TRAIN, started[0]["dag_run_id"]).asset_events
     assert {e.uri for e in upstream} == {datasets.DRIFT_ALERTS[MODEL].uri}
 

@@ -20,8 +20,9 @@ import psutil
 import pytest
 
 from lakeops import services
+from lakeops.airflow import client as airflow_api
+from lakeops.core.settings import Settings
 from lakeops.services import specs
-from lakeops.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -108,7 +109,7 @@ def test_airflow_login_with_the_generated_password(stack: tuple[Settings, list])
 
     assert ok.status_code == 201 and ok.json()["access_token"]
     assert wrong.status_code == 401
-    with services.airflow_client(settings) as client:
+    with airflow_api.airflow_client(settings) as client:
         assert DAGApi(client).get_dags().total_entries >= 0
 
 
@@ -116,7 +117,7 @@ def test_an_expired_token_is_renewed(stack: tuple[Settings, list]) -> None:
     from airflow_client.client import DAGApi
 
     settings, _ = stack
-    with services.airflow_client(settings) as client:
+    with airflow_api.airflow_client(settings) as client:
         client.configuration.access_token = "not-a-token"
         assert DAGApi(client).get_dags(limit=1).total_entries >= 0
 
@@ -149,7 +150,7 @@ def test_airflow_ui_links_come_from_the_entries(stack: tuple[Settings, list]) ->
 
     settings, _ = stack
 
-    with services.airflow_client(settings) as client:
+    with airflow_api.airflow_client(settings) as client:
         plugins = PluginApi(client).get_plugins().plugins
 
     links = {v.name: v for p in plugins for v in p.external_views}

@@ -20,10 +20,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from lakeops import services
-from lakeops.lake import Lake
+from lakeops.core.settings import Settings, repo_root
 from lakeops.query import Client, QueryError, connect, grants
 from lakeops.query.server import flight_password
-from lakeops.settings import Settings, repo_root
+from lakeops.storage.lake import Lake
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 PII_CSV = "landing/_archive/business/customers/2024-10-01/customers_20241001.csv"

@@ -21,11 +21,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from lakeops.lake import Lake
+from lakeops.core.settings import Settings, get_settings
 from lakeops.ml import data, evaluate, gate
 from lakeops.ml.specs import ModelSpec, matrix, spec
 from lakeops.ml.train import mlflow_client
-from lakeops.settings import Settings, get_settings
+from lakeops.storage.lake import Lake
 
 MODEL = os.environ.get("LAKEOPS_MODEL", "")
 VERSION = os.environ.get("LAKEOPS_MODEL_VERSION", "")

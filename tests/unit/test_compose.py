@@ -22,13 +22,12 @@ import pytest
 import yaml
 from cryptography.fernet import Fernet
 
-from lakeops import compose
-from lakeops.compose import dremio_source, read_env_file, write_env_file
-from lakeops.lake import Lake
-from lakeops.object_store import ObjectStore
+from lakeops.core.settings import Profile, Settings, repo_root
 from lakeops.query.catalog import SPACE
-from lakeops.services import airflow_admin_password
-from lakeops.settings import Profile, Settings, repo_root
+from lakeops.services import airflow_admin_password, compose
+from lakeops.services.compose import dremio_source, read_env_file, write_env_file
+from lakeops.storage.lake import Lake
+from lakeops.storage.object_store import ObjectStore
 from lakeops.transform.dbt import profiles
 from lakeops.transform.spark import submit, submit_command, submit_env
 
@@ -368,7 +367,7 @@ def test_the_worker_publishes_the_bundle_to_superset_against_dremio(
     the superset container created its admin with."""
     import zipfile
 
-    from lakeops import dashboards
+    from lakeops.dashboards import bundle as dashboards
     from lakeops.services.superset import superset_admin_password
 
     zipped, passwords = dashboards.bundle(worker_settings,
@@ -455,7 +454,7 @@ def _program(command: list[str]) -> list[str]:
 def test_compose_runs_the_programs_the_cluster_profile_runs(tmp_path: Path) -> None:
     """One topology, two launchers: each engine compose starts is the program (and
     subcommand) the cluster profile starts natively and tests - the Celery workers through
-    lakeops.warm_airflow in both - so what the native run proves holds for compose."""
+    lakeops.airflow.warm in both - so what the native run proves holds for compose."""
     from lakeops.services import specs
 
     settings = Settings(profile=Profile.CLUSTER, home=tmp_path)
@@ -469,4 +468,4 @@ def test_compose_runs_the_programs_the_cluster_profile_runs(tmp_path: Path) -> N
     for name, service in pairs.items():
         assert _program(composed[service]["command"]) == _program(native[name]), name
     assert _program(composed["airflow-worker"]["command"]) == [
-        "lakeops.warm_airflow", "celery", "worker"]
+        "lakeops.airflow.warm", "celery", "worker"]

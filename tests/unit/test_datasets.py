@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from lakeops import datasets
-from lakeops.contracts import TABLES
-from lakeops.settings import repo_root
+from lakeops.catalog import datasets
+from lakeops.catalog.contracts import TABLES
+from lakeops.core.settings import repo_root
 
 
 def test_every_dataset_has_one_name_one_uri_and_a_lake_path() -> None:

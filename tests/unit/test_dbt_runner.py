@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lakeops.settings import Settings
+from lakeops.core.settings import Settings
 from lakeops.transform.dbt import (
     DbtError,
     dbt_variables,
@@ -134,8 +134,8 @@ def test_a_run_reads_up_to_the_newest_day_every_source_has_published(
         settings: Settings) -> None:
     """A day one source has published but another has not yet stays out of the run, so the
     marts of one run agree with each other (the newest day of all is read by the next)."""
-    from lakeops import datasets
-    from lakeops.lake import Lake
+    from lakeops.catalog import datasets
+    from lakeops.storage.lake import Lake
     from lakeops.transform import dbt as dbt_mod
 
     lake = Lake.from_settings(settings)

@@ -20,11 +20,13 @@ import httpx
 import pytest
 from tests.conftest import docs_server, raw_get
 
-from lakeops import docs_assets, ingest, validate
-from lakeops.contracts import TABLES
-from lakeops.generate import generate
-from lakeops.lake import Lake
-from lakeops.settings import Settings
+from lakeops.catalog.contracts import TABLES
+from lakeops.core.settings import Settings
+from lakeops.ingest import stage as ingest
+from lakeops.storage.lake import Lake
+from lakeops.synthetic.generate import generate
+from lakeops.validate import audit as validate
+from lakeops.validate import docs_assets
 
 DAY = "2024-10-01"
 SOURCE = "business"
@@ -180,7 +182,7 @@ GX_HEAD = """<link rel="stylesheet" href="https://maxcdn.bootstrapcdn.com/bootst
 
 
 def test_clean_page_points_cdn_links_at_the_docs_site(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="lakeops.docs_assets"):
+    with caplog.at_level(logging.WARNING, logger="lakeops.validate.docs_assets"):
         clean = docs_assets.clean_page(GX_HEAD, "../../static/images/",
                                        frozenset({"logo-long.png"}))
 

@@ -14,10 +14,10 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from lakeops.lake import Lake
+from lakeops.core.settings import Settings
 from lakeops.query.dialect import SQLRefused, duckdb_format
 from lakeops.query.server import LakeSQL
-from lakeops.settings import Settings
+from lakeops.storage.lake import Lake
 
 D = dt.date(2024, 10, 3)  # a Thursday, day 277 of 2024, ISO week 40
 TS = dt.datetime(2024, 10, 3, 14, 5, 9, 123000)

@@ -12,8 +12,8 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from lakeops.lake import Lake
-from lakeops.settings import Settings
+from lakeops.core.settings import Settings
+from lakeops.storage.lake import Lake
 from lakeops.transform import features
 
 pytestmark = pytest.mark.slow

@@ -17,10 +17,10 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from lakeops.contracts import TABLES, Format, get_contract
-from lakeops.generate import generate, generate_release
-from lakeops.lake import Lake
-from lakeops.settings import Settings
+from lakeops.catalog.contracts import TABLES, Format, get_contract
+from lakeops.core.settings import Settings
+from lakeops.storage.lake import Lake
+from lakeops.synthetic.generate import generate, generate_release
 
 START = date(2024, 10, 1)
 

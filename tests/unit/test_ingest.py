@@ -8,11 +8,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lakeops import ingest
-from lakeops.contracts import get_contract
-from lakeops.lake import Lake
-from lakeops.secrets import pii_key
-from lakeops.settings import Settings
+from lakeops.catalog.contracts import get_contract
+from lakeops.core.keys import pii_key
+from lakeops.core.settings import Settings
+from lakeops.ingest import stage as ingest
+from lakeops.storage.lake import Lake
 
 DAY = "2024-10-01"
 

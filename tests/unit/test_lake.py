@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lakeops.lake import Lake, adopt_landing_inside_lake, partition_dir
-from lakeops.settings import Settings
+from lakeops.core.settings import Settings
+from lakeops.storage.lake import Lake, adopt_landing_inside_lake, partition_dir
 
 
 def _table(n: int, offset: int = 0) -> pa.Table:

@@ -12,11 +12,11 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from lakeops import datasets
-from lakeops.lake import Lake
+from lakeops.catalog import datasets
+from lakeops.core.settings import Settings
 from lakeops.ml import monitor as mon
 from lakeops.ml.specs import spec
-from lakeops.settings import Settings
+from lakeops.storage.lake import Lake
 
 MODEL = "customer_churn"
 INTERVAL = "2024-10-03"

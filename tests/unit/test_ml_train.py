@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lakeops.lake import Lake
+from lakeops.core.settings import Settings
 from lakeops.ml import data, evaluate, gate, synthetic, train
 from lakeops.ml.specs import SPECS, matrix, spec
-from lakeops.settings import Settings
+from lakeops.storage.lake import Lake
 
 EDU = spec("student_at_risk")
 BIZ = spec("customer_churn")

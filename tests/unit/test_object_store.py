@@ -7,9 +7,9 @@ import duckdb
 import pyarrow.fs as pafs
 import pytest
 
-from lakeops import duckdb_s3
-from lakeops.object_store import ObjectStore
-from lakeops.settings import Settings
+from lakeops.core.settings import Settings
+from lakeops.storage import duckdb_s3
+from lakeops.storage.object_store import ObjectStore
 
 
 def test_every_client_reads_what_another_wrote(s3_settings: Settings) -> None:

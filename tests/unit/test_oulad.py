@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from lakeops import oulad
-from lakeops.contracts import TABLES
-from lakeops.ingest import LOAD_MARKER
-from lakeops.lake import Lake
-from lakeops.settings import Settings
+from lakeops.catalog.contracts import TABLES
+from lakeops.core.settings import Settings
+from lakeops.ingest.stage import LOAD_MARKER
+from lakeops.onboarding import oulad
+from lakeops.storage.lake import Lake
 
 FIXTURE = Path(__file__).parents[1] / "data" / "oulad_release"
 
@@ -68,7 +68,7 @@ def test_what_is_not_the_release_is_refused_naming_why(tmp_path: Path) -> None:
 
 
 def test_the_cli_refuses_a_wrong_path_before_starting_anything(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "lakeops.cli", "load", "oulad",
+    proc = subprocess.run([sys.executable, "-m", "lakeops.cli.app", "load", "oulad",
                            str(tmp_path / "missing.zip")], capture_output=True, text=True,
                           env={"LAKEOPS_HOME": str(tmp_path / "home"), "PATH": ""})
     assert proc.returncode == 2

@@ -8,10 +8,10 @@ import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
-from lakeops.lake import Lake
+from lakeops.core.settings import Settings
 from lakeops.query import grants
 from lakeops.query.server import LakeSQL
-from lakeops.settings import Settings
+from lakeops.storage.lake import Lake
 
 
 def test_duckdb_cannot_open_files_outside_the_served_zones(settings: Settings) -> None:

@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from lakeops import datasets, ingest, retention
-from lakeops.contracts import TABLES, get_contract
-from lakeops.generate import generate
-from lakeops.lake import Lake
-from lakeops.object_store import ObjectStore
-from lakeops.settings import Settings
+from lakeops.catalog import datasets
+from lakeops.catalog.contracts import TABLES, get_contract
+from lakeops.core.settings import Settings
+from lakeops.ingest import stage as ingest
+from lakeops.landing import retention
+from lakeops.storage.lake import Lake
+from lakeops.storage.object_store import ObjectStore
+from lakeops.synthetic.generate import generate
 
 DAYS = ("2024-10-01", "2024-10-02", "2024-10-03")
 # retention 30 days: for the interval 2024-11-02, deliveries that arrived before

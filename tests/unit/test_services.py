@@ -24,12 +24,12 @@ from tests.conftest import docs_server, raw_get
 from typer.testing import CliRunner
 
 from lakeops import services
-from lakeops.docs_site import make_server
-from lakeops.lake import Lake
+from lakeops.core.settings import Settings
 from lakeops.services import launch, specs
 from lakeops.services.airflow import base_env
+from lakeops.services.docs_site import make_server
 from lakeops.services.health import Http
-from lakeops.settings import Settings
+from lakeops.storage.lake import Lake
 
 
 def _free_port() -> int:
@@ -363,11 +363,11 @@ def test_menu_links_and_access_table_come_from_the_entries(
     assert views["MLflow"]["href"] == f"{svc_settings.mlflow_url}/"
     assert views["dbt docs"]["href"] == f"{svc_settings.docs_url}/dbt_docs/index.html"
 
-    from lakeops.cli import app
+    from lakeops.cli.app import app
 
     printed = CliRunner().invoke(app, ["status"]).output
     assert "superset" in printed and "restarts" in printed and "uptime" in printed
-    from lakeops.cli import _print_access
+    from lakeops.cli.app import _print_access
 
     capsys.readouterr()
     _print_access(svc_settings)
@@ -528,7 +528,7 @@ def test_lakeops_up_serves_the_docs_of_an_s3_lake(s3_settings: Settings) -> None
 def test_the_cluster_profile_adds_the_production_engines(tmp_path: Path) -> None:
     """LAKEOPS_PROFILE=cluster: Postgres and Redis first, the Spark cluster, the embedded
     services, the Celery workers last; the scheduler leaves tasks to Celery."""
-    from lakeops.settings import Profile
+    from lakeops.core.settings import Profile
 
     settings = Settings(home=tmp_path, profile=Profile.CLUSTER, cluster_celery_workers=3)
     names = specs.service_names(settings)
@@ -537,7 +537,7 @@ def test_the_cluster_profile_adds_the_production_engines(tmp_path: Path) -> None
     assert names[-3:] == ("airflow-worker-1", "airflow-worker-2", "airflow-worker-3")
     assert set(specs.service_names(Settings(home=tmp_path))) < set(names)
     scheduler = next(s for s in specs.entries(settings) if s.name == "airflow-scheduler")
-    assert "lakeops.warm_airflow" not in scheduler.command(settings)
+    assert "lakeops.airflow.warm" not in scheduler.command(settings)
     # `lakeops up airflow` brings the Celery workers; `up spark` the master and workers
     assert {s.name for s in specs.select(["airflow"], settings)} >= {
         "airflow-worker-1", "airflow-scheduler"}
@@ -546,8 +546,8 @@ def test_the_cluster_profile_adds_the_production_engines(tmp_path: Path) -> None
 
 
 def test_the_cluster_profile_configures_celery_postgres_and_spark(tmp_path: Path) -> None:
+    from lakeops.core.settings import Profile
     from lakeops.services import cluster
-    from lakeops.settings import Profile
 
     settings = Settings(home=tmp_path, profile=Profile.CLUSTER, postgres_port=6543,
                         redis_port=6390, spark_master_port=7177)
@@ -570,7 +570,7 @@ def test_the_cluster_profile_configures_celery_postgres_and_spark(tmp_path: Path
 
 
 def test_a_cluster_service_brings_what_it_needs(tmp_path: Path) -> None:
-    from lakeops.settings import Profile
+    from lakeops.core.settings import Profile
 
     settings = Settings(home=tmp_path, profile=Profile.CLUSTER)
     assert [s.name for s in specs.select(["mlflow"], settings)] == ["postgres", "mlflow"]

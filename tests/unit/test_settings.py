@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lakeops.secrets import get_secret
-from lakeops.settings import Profile, Settings
+from lakeops.core.keys import get_secret
+from lakeops.core.settings import Profile, Settings
 
 
 def test_local_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -29,14 +29,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from lakeops import datasets
-from lakeops.lake import DATA_FILE, partition_dir
+from lakeops.catalog import datasets
+from lakeops.storage.lake import DATA_FILE, partition_dir
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from lakeops.lake import Lake
+    from lakeops.storage.lake import Lake
 
 PREDICTION_SCORE = "prediction_score"  # the reference's column of the version's scores
 

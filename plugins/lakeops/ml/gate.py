@@ -33,16 +33,16 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from lakeops.core.settings import Settings
 from lakeops.ml import data, evaluate
 from lakeops.ml.specs import ModelSpec, matrix
 from lakeops.ml.specs import spec as get_spec
 from lakeops.ml.train import CHAMPION, mlflow_client
-from lakeops.settings import Settings
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from lakeops.lake import Lake
+    from lakeops.storage.lake import Lake
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ def evaluate_gate(model: str, version: int | str, settings: Settings, *,
     """Judge ``version`` of ``model``; promote it to ``champion`` when every check passes.
     Returns the decision (``promoted`` | ``rejected``; ``kept`` when it already is the
     champion) with every check's numbers and the reasons of the failed ones."""
-    from lakeops.lake import Lake
+    from lakeops.storage.lake import Lake
 
     spec, version = get_spec(model), str(version)
     client, lake = mlflow_client(settings), Lake.from_settings(settings)
@@ -268,7 +268,7 @@ def rollback_if_worse(model: str, window: str, realised_current: float | Mapping
     numbers are floats or dicts of metrics. Records a ``rolled_back`` decision (decisions
     partition ``dt=<interval or window>``); returns the decision (``kept`` when nothing
     moved, not recorded)."""
-    from lakeops.lake import Lake
+    from lakeops.storage.lake import Lake
 
     spec = get_spec(model)
     metric = metric or spec.primary_metric

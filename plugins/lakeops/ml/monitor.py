@@ -51,8 +51,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lakeops import datasets
-from lakeops.lake import DATA_FILE, Lake, partition_dir, table_path
+from lakeops.catalog import datasets
+from lakeops.core.settings import Settings
 from lakeops.ml.score import (
     PREDICTED,
     PROBABILITY,
@@ -62,7 +62,7 @@ from lakeops.ml.score import (
     scoring_rows,
 )
 from lakeops.ml.specs import ModelSpec, matrix, spec, target
-from lakeops.settings import Settings
+from lakeops.storage.lake import DATA_FILE, Lake, partition_dir, table_path
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -10,10 +10,10 @@ no data interval of their own)."""
 
 from __future__ import annotations
 
-from lakeops import datasets
-from lakeops.lake import Lake
+from lakeops.catalog import datasets
+from lakeops.core.settings import Settings
 from lakeops.ml.specs import spec
-from lakeops.settings import Settings
+from lakeops.storage.lake import Lake
 
 
 def _days(lake: Lake, ds: datasets.Dataset) -> set[str]:

@@ -38,11 +38,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from lakeops import datasets
-from lakeops.lake import DATA_FILE, Lake, partition_dir, table_path
+from lakeops.catalog import datasets
+from lakeops.core.settings import Settings
 from lakeops.ml.data import read_mart, read_mart_batches
 from lakeops.ml.specs import ModelSpec, matrix, spec, target
-from lakeops.settings import Settings
+from lakeops.storage.lake import DATA_FILE, Lake, partition_dir, table_path
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from lakeops import datasets
+from lakeops.catalog import datasets
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -29,11 +29,11 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lakeops.core.settings import Settings, repo_root
 from lakeops.ml import data
 from lakeops.ml.evaluate import LOWER_IS_BETTER, classification_metrics, positive_proba
 from lakeops.ml.specs import ModelSpec, matrix
 from lakeops.ml.specs import spec as get_spec
-from lakeops.settings import Settings, repo_root
 
 if TYPE_CHECKING:
     import numpy as np
@@ -285,7 +285,7 @@ def train(model: str, interval: str, settings: Settings, *, dag_run: str | None 
     run id, holdout metrics, lake paths)."""
     from threadpoolctl import threadpool_limits
 
-    from lakeops.lake import Lake
+    from lakeops.storage.lake import Lake
 
     spec = get_spec(model)
     lake = Lake.from_settings(settings)

@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.flight as fl
 
-from lakeops.settings import Settings, get_settings
+from lakeops.core.settings import Settings, get_settings
 
 
 class QueryError(RuntimeError):

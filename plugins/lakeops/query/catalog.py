@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from lakeops import sqltext
-from lakeops.contracts import TABLES, get_contract
-from lakeops.lake import Lake
+from lakeops.catalog.contracts import TABLES, get_contract
+from lakeops.core import sqltext
+from lakeops.storage.lake import Lake
 
 SPACE = "lakehouse"
 # zones users query; landing/ holds raw deliveries and _tmp/ half-written files

@@ -58,7 +58,7 @@ from sqlglot.dialects.dremio import Dremio
 from sqlglot.errors import ErrorLevel, ParseError, TokenError, UnsupportedError
 from sqlglot.parsers.dremio import DremioParser
 
-from lakeops import sqltext
+from lakeops.core import sqltext
 
 if TYPE_CHECKING:
     from lakeops.query.grants import Grant

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lakeops.core.settings import Settings
 from lakeops.query.dialect import SQLRefused
-from lakeops.settings import Settings
 
 # every zone the endpoint can serve; landing/ (deliveries as delivered) is not one
 SERVABLE = ("curated", "features", "marts", "predictions", "monitoring", "quarantine", "raw")
@@ -72,6 +72,6 @@ def password(settings: Settings, user: str) -> str:
     """The user's endpoint password: configured for the client user, else generated."""
     if user == settings.flight_user and settings.flight_password is not None:
         return settings.flight_password.get_secret_value()
-    from lakeops.secrets import get_secret
+    from lakeops.core.keys import get_secret
 
     return get_secret(settings, f"sql-password-{user}")

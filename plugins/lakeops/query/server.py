@@ -49,12 +49,13 @@ import duckdb
 import pyarrow as pa
 import pyarrow.flight as fl
 
-from lakeops import duckdb_s3, sqltext
-from lakeops.lake import Lake
+from lakeops.core import sqltext
+from lakeops.core.settings import Settings, get_settings
 from lakeops.query import catalog, grants
 from lakeops.query.dialect import Dialect, SQLRefused, Statement, check_references
 from lakeops.query.grants import Grant
-from lakeops.settings import Settings, get_settings
+from lakeops.storage import duckdb_s3
+from lakeops.storage.lake import Lake
 
 log = logging.getLogger("lakeops.query.server")
 

@@ -7,7 +7,6 @@
 * :mod:`~lakeops.services.launch` -- the exec wrapper every program starts through;
 * :mod:`~lakeops.services.health` -- the probes;
 * :mod:`~lakeops.services.airflow` -- the Airflow environment, secrets, ``db migrate``;
-* :mod:`~lakeops.services.api` -- Airflow's REST API through ``apache-airflow-client``.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from lakeops.services.airflow import (
     prepare_dbt,
     write_passwords_file,
 )
-from lakeops.services.api import airflow_client, airflow_token, retry_busy
 from lakeops.services.errors import PortInUseError, ServiceError, ServiceStartError
 from lakeops.services.specs import SERVICES, Link, Service, service_names
 from lakeops.services.supervisor import ServiceStatus, down, memory, status, up
@@ -33,14 +31,11 @@ __all__ = [
     "ServiceStartError",
     "ServiceStatus",
     "airflow_admin_password",
-    "airflow_client",
     "airflow_env",
-    "airflow_token",
     "down",
     "memory",
     "lakeops_env",
     "prepare_dbt",
-    "retry_busy",
     "service_names",
     "status",
     "up",

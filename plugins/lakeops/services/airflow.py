@@ -2,7 +2,7 @@
 
 Task processes see the same state folder: :func:`airflow_env` passes every ``LAKEOPS_*``
 setting through (``LAKEOPS_HOME`` absolute). Secrets (Fernet key, JWT and API secrets, the
-admin password) are generated once into ``<home>/secrets`` by :mod:`lakeops.secrets`.
+admin password) are generated once into ``<home>/secrets`` by :mod:`lakeops.core.keys`.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from lakeops.secrets import get_secret, write_private
+from lakeops.core.keys import get_secret, write_private
+from lakeops.core.settings import Profile, Settings
 from lakeops.services.errors import ServiceStartError
 from lakeops.services.health import connect_host, tail
-from lakeops.settings import Profile, Settings
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def mlflow_env(settings: Settings) -> dict[str, str]:
     env = base_env(settings)
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
     if settings.lake_is_s3:  # artifacts in the lake bucket
-        from lakeops.object_store import ObjectStore
+        from lakeops.storage.object_store import ObjectStore
 
         env.update(ObjectStore.from_settings(settings).environment())
     return env

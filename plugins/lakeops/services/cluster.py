@@ -11,7 +11,7 @@ Celery provider and the Postgres drivers from ``requirements/compose.lock``):
 * Redis (``redis-server``, no persistence): Celery's broker;
 * Airflow with the CeleryExecutor: api-server, scheduler, dag-processor, triggerer and
   ``cluster_celery_workers`` Celery workers (``airflow celery worker`` started through
-  :mod:`lakeops.warm_airflow`, each its own hostname; logs are read from the shared local
+  :mod:`lakeops.airflow.warm`, each its own hostname; logs are read from the shared local
   folder, so no worker serves logs);
 * a Spark standalone master (``spark://<host>:<spark_master_port>``, its UI on
   ``spark_ui_port``) and ``cluster_spark_workers`` workers, from pyspark's own
@@ -41,10 +41,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lakeops.secrets import get_secret, write_private
+from lakeops.core.keys import get_secret, write_private
+from lakeops.core.settings import Settings
 from lakeops.services.errors import ServiceStartError
 from lakeops.services.health import Probe, connect_host
-from lakeops.settings import Settings
 
 PG_DATABASES = ("airflow", "mlflow")  # one role of the same name owns each
 
@@ -246,8 +246,8 @@ def spark_worker_command(index: int) -> Callable[[Settings], list[str]]:
 
 def celery_worker_command(index: int) -> Callable[[Settings], list[str]]:
     def command(settings: Settings) -> list[str]:
-        # the tasks' libraries imported before the pool forks (lakeops.warm_airflow)
-        return [sys.executable, "-m", "lakeops.warm_airflow", "celery", "worker",
+        # the tasks' libraries imported before the pool forks (lakeops.airflow.warm)
+        return [sys.executable, "-m", "lakeops.airflow.warm", "celery", "worker",
                 "--celery-hostname", f"worker-{index}@{socket.gethostname()}",
                 "--concurrency", str(settings.airflow_worker_concurrency),
                 "--skip-serve-logs"]

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from lakeops.settings import Settings
+from lakeops.core.settings import Settings
 
 
 def connect_host(settings: Settings) -> str:

@@ -2,7 +2,7 @@
 
 Adding a service is adding one :class:`Service` to :data:`SERVICES`. Everything else reads
 the entries: the supervisord configuration (:mod:`lakeops.services.supervisor`), the
-port-clash check (``port_setting`` names the :class:`~lakeops.settings.Settings` field,
+port-clash check (``port_setting`` names the :class:`~lakeops.core.settings.Settings` field,
 hence the ``LAKEOPS_*_PORT`` variable), ``lakeops status`` and its health probes
 (:mod:`lakeops.services.health`), the access table ``lakeops up`` prints (``title``,
 ``login``) and the Airflow menu links (``links``, read by ``plugins/lakeops_airflow_plugin.py``).
@@ -18,6 +18,7 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
+from lakeops.core.settings import Settings
 from lakeops.services.airflow import (
     airflow_admin_password,
     airflow_env,
@@ -27,7 +28,6 @@ from lakeops.services.airflow import (
     prepare_mlflow,
 )
 from lakeops.services.health import AirflowComponent, Flight, HealthCheck, Http, Running
-from lakeops.settings import Settings
 
 PY = sys.executable
 
@@ -99,7 +99,7 @@ class Service:
 
 
 def _docs(s: Settings) -> list[str]:
-    return [PY, "-m", "lakeops.docs_site", "--host", s.host, "--port", str(s.docs_port)]
+    return [PY, "-m", "lakeops.services.docs_site", "--host", s.host, "--port", str(s.docs_port)]
 
 
 def _sql(s: Settings) -> list[str]:
@@ -121,7 +121,7 @@ def _mlflow(s: Settings) -> list[str]:
 
 def _mlflow_store(s: Settings) -> str:
     """SQLite in the state folder; Postgres in the cluster profile."""
-    from lakeops.settings import Profile
+    from lakeops.core.settings import Profile
 
     if s.profile is Profile.CLUSTER:
         from lakeops.services import cluster
@@ -155,7 +155,7 @@ def _airflow(*args: str) -> Callable[[Settings], list[str]]:
 
 
 def _warm_scheduler(s: Settings) -> list[str]:
-    return [PY, "-m", "lakeops.warm_airflow", "scheduler", "--skip-serve-logs"]
+    return [PY, "-m", "lakeops.airflow.warm", "scheduler", "--skip-serve-logs"]
 
 
 def _superset(s: Settings) -> list[str]:
@@ -290,7 +290,7 @@ def _cluster_airflow(service: Service) -> Service:
 def entries(settings: Settings | None = None) -> tuple[Service, ...]:
     """The entries of the settings' profile, in start order (read at call time, so tests
     can swap them)."""
-    from lakeops.settings import Profile, get_settings
+    from lakeops.core.settings import Profile, get_settings
 
     settings = settings or get_settings()
     if settings.profile is not Profile.CLUSTER:

@@ -23,8 +23,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lakeops.secrets import get_secret
-from lakeops.settings import Settings, get_settings, repo_root
+from lakeops.core.keys import get_secret
+from lakeops.core.settings import Settings, get_settings, repo_root
 
 CONFIG = repo_root() / "superset" / "superset_config.py"
 MARKER = ".lakeops-prepared"

@@ -53,13 +53,13 @@ from typing import Any
 import psutil
 from supervisor.xmlrpc import SupervisorTransport, UnixStreamHTTPConnection
 
-from lakeops.locking import file_lock
-from lakeops.secrets import write_private
+from lakeops.core.keys import write_private
+from lakeops.core.locking import file_lock
+from lakeops.core.settings import Settings
 from lakeops.services import launch, specs
 from lakeops.services.errors import PortInUseError, ServiceStartError
 from lakeops.services.health import Probe, tail
 from lakeops.services.specs import Service
-from lakeops.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -350,7 +350,7 @@ def up(
     deadline = time.monotonic() + timeout
     chosen = specs.select(services, settings)
     settings.home.mkdir(parents=True, exist_ok=True)
-    from lakeops.lake import adopt_landing_inside_lake
+    from lakeops.storage.lake import adopt_landing_inside_lake
 
     adopted = adopt_landing_inside_lake(settings)
     if adopted:

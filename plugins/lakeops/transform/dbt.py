@@ -1,6 +1,6 @@
 """Run the dbt project (``dbt/``) against the lake: profiles from settings, one runner.
 
-Two targets, both derived from :class:`~lakeops.settings.Settings` and written to
+Two targets, both derived from :class:`~lakeops.core.settings.Settings` and written to
 ``<home>/dbt/profiles.yml`` (mode 0600) by :func:`write_profiles`:
 
 * ``local`` — dbt-duckdb on ``<home>/dbt/lakeops.duckdb``. Sources read the lake's Parquet
@@ -41,10 +41,10 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from lakeops import datasets
-from lakeops.locking import file_lock
-from lakeops.secrets import write_private
-from lakeops.settings import Settings, get_settings
+from lakeops.catalog import datasets
+from lakeops.core.keys import write_private
+from lakeops.core.locking import file_lock
+from lakeops.core.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from cosmos.config import ProfileConfig
@@ -146,7 +146,7 @@ def _reach_s3(local: dict[str, Any], settings: Settings) -> None:
     """An S3 lake (MinIO) read and written through httpfs, installed from its wheel into
     the extension folder beforehand (``install`` then finds it: nothing is downloaded);
     the keys stay out of the file: dbt reads them from the environment."""
-    from lakeops import duckdb_s3
+    from lakeops.storage import duckdb_s3
 
     local["config_options"] = {"extension_directory": str(duckdb_s3.extension_dir(settings))}
     local["extensions"] = ["httpfs"]
@@ -170,7 +170,7 @@ def published_as_of(settings: Settings) -> str | None:
     published: what one run reads (``LAKEOPS_DBT_AS_OF``, macro ``published_as_of``), so a
     day published while the run goes on does not reach half of its models. ``None`` while a
     source has no partition yet (then every partition is read)."""
-    from lakeops.lake import Lake
+    from lakeops.storage.lake import Lake
 
     lake = Lake.from_settings(settings)
     newest = []
@@ -199,8 +199,8 @@ def dbt_variables(settings: Settings) -> dict[str, str]:
     if as_of:
         env[AS_OF_ENV] = as_of
     if target == "local" and settings.lake_is_s3:
-        from lakeops import duckdb_s3
-        from lakeops.object_store import ObjectStore
+        from lakeops.storage import duckdb_s3
+        from lakeops.storage.object_store import ObjectStore
 
         duckdb_s3.install_httpfs(settings)
         store = ObjectStore.from_settings(settings)
@@ -315,7 +315,7 @@ def docs(settings: Settings | None = None) -> str:
 def publish_docs(target: Path, settings: Settings) -> str:
     """Copy the docs site ``dbt docs generate`` wrote into ``target`` to
     ``<lake>/reports/dbt_docs/``; returns that folder."""
-    from lakeops.lake import Lake
+    from lakeops.storage.lake import Lake
 
     lake = Lake.from_settings(settings)
     for name in DOCS_FILES:

@@ -8,7 +8,7 @@
   interval: recency / frequency / monetary, orders that day, basket statistics.
 
 A historical load (an interval whose curated manifests carry ``history_from``, see
-:mod:`lakeops.ingest`) gets one partition per day it covers, each as of that day, computed
+:mod:`lakeops.ingest.stage`) gets one partition per day it covers, each as of that day, computed
 in one pass (:func:`as_of_days`), so the models have a history to learn from on the
 day a source is onboarded.
 
@@ -32,10 +32,10 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from lakeops.datasets import feature_job
-from lakeops.ingest import MANIFEST
-from lakeops.lake import DATA_FILE, Lake, partition_dir, table_path
-from lakeops.settings import Settings
+from lakeops.catalog.datasets import feature_job
+from lakeops.core.settings import Settings
+from lakeops.ingest.stage import MANIFEST
+from lakeops.storage.lake import DATA_FILE, Lake, partition_dir, table_path
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -385,7 +385,7 @@ def main(job: str, argv: list[str] | None = None) -> None:
     import argparse
     import json
 
-    from lakeops.settings import get_settings
+    from lakeops.core.settings import get_settings
 
     parser = argparse.ArgumentParser(prog=f"{job}.py", description=f"Spark job {job}")
     parser.add_argument("--interval", action="append", default=[], metavar="YYYY-MM-DD",

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lakeops.object_store import ObjectStore
-from lakeops.settings import Settings
+from lakeops.core.settings import Settings
+from lakeops.storage.object_store import ObjectStore
 
 log = logging.getLogger(__name__)
 
