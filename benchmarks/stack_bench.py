@@ -38,7 +38,7 @@ PORTS = ("airflow", "mlflow", "flight", "superset", "docs", "evidently")
 def _sample(settings) -> dict[str, float]:  # type: ignore[no-untyped-def]
     """Median over SAMPLES of PSS per service (and supervisord), plus the RSS sum."""
     from lakeops import services
-    from lakeops.services.supervisor import tree_mb
+    from lakeops.services.processes import tree_mb
 
     rounds: list[dict[str, float]] = []
     for _ in range(SAMPLES):

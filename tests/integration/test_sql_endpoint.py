@@ -22,7 +22,7 @@ import pytest
 from lakeops import services
 from lakeops.core.settings import Settings, repo_root
 from lakeops.query import Client, QueryError, connect, grants
-from lakeops.query.server import flight_password
+from lakeops.query.grants import flight_password
 from lakeops.storage.lake import Lake
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -154,10 +154,10 @@ def test_no_anonymous_or_wrong_credentials(endpoint: Settings) -> None:
 
 def test_an_expired_token_is_renewed_once(endpoint: Settings) -> None:
     with connect(endpoint) as client:
-        token = client._headers[0]
+        token = client.authorization
         time.sleep(endpoint.flight_token_ttl_s + 0.5)
         assert client.table("SELECT 42 AS x").column("x").to_pylist() == [42]
-        assert client._headers[0] != token  # authenticated again
+        assert client.authorization != token  # authenticated again
 
 
 def test_concurrent_clients_do_not_wait_for_each_other(endpoint: Settings) -> None:

@@ -15,8 +15,9 @@ import pyarrow as pa
 import pytest
 
 from lakeops.core.settings import Settings
-from lakeops.query.dialect import SQLRefused, duckdb_format
-from lakeops.query.server import LakeSQL
+from lakeops.query.engine import LakeSQL
+from lakeops.query.errors import SQLRefused
+from lakeops.query.formats import duckdb_format
 from lakeops.storage.lake import Lake
 
 D = dt.date(2024, 10, 3)  # a Thursday, day 277 of 2024, ISO week 40

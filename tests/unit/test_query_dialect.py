@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from lakeops.query.dialect import Dialect, SQLRefused, check_references
+from lakeops.query.dialect import Dialect
+from lakeops.query.errors import SQLRefused
 from lakeops.query.grants import Grant
+from lakeops.query.guard import check_references
 
 TABLES = {("lakehouse", "curated", "business", "orders"): '"V_ORDERS"',
           ("lakehouse", "marts", "business_kpis_daily"): '"V_KPIS"'}

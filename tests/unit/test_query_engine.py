@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from lakeops.core.settings import Settings
 from lakeops.query import grants
-from lakeops.query.server import LakeSQL
+from lakeops.query.engine import LakeSQL
 from lakeops.storage.lake import Lake
 
 
@@ -21,8 +21,7 @@ def test_duckdb_cannot_open_files_outside_the_served_zones(settings: Settings) -
     stray.parent.mkdir(parents=True)
     stray.write_text("email\nada@example.org\n")
     engine = LakeSQL(settings)
-    slot = engine._acquire()
-    try:
+    with engine.slot() as slot:
         raw = lake.uri("raw/business/orders/dt=2024-10-01/part-0.parquet")
         assert slot.db.execute(f"SELECT count(*) FROM read_parquet('{raw}')").fetchone() == (1,)
         with pytest.raises(duckdb.PermissionException):
@@ -31,8 +30,6 @@ def test_duckdb_cannot_open_files_outside_the_served_zones(settings: Settings) -
             slot.db.execute("SET enable_external_access = true")
         limit = slot.db.execute("SELECT current_setting('memory_limit')").fetchone()
         assert limit is not None and limit[0] == f"{settings.sql_query_memory}.0 MiB"
-    finally:
-        engine._slots.put(slot)
 
 
 def test_default_limits_split_the_endpoint_memory() -> None:

@@ -41,7 +41,7 @@ class Client:
         self._token = token or (settings.flight_token.get_secret_value()
                                 if settings.flight_token else None)
         if password is None and self._token is None:
-            from lakeops.query.server import flight_password
+            from lakeops.query.grants import flight_password
 
             password = flight_password(settings)
         self._password = password
@@ -72,6 +72,11 @@ class Client:
         self._headers = [auth]
         if self.schema:
             self._headers.append((b"schema", self.schema.encode()))
+
+    @property
+    def authorization(self) -> tuple[bytes, bytes]:
+        """The ``authorization`` header every call sends (the bearer token it holds)."""
+        return self._headers[0]
 
     @property
     def _options(self) -> fl.FlightCallOptions:

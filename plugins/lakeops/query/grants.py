@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lakeops.core.settings import Settings
-from lakeops.query.dialect import SQLRefused
+from lakeops.query.errors import SQLRefused
 
 # every zone the endpoint can serve; landing/ (deliveries as delivered) is not one
 SERVABLE = ("curated", "features", "marts", "predictions", "monitoring", "quarantine", "raw")
@@ -75,3 +75,8 @@ def password(settings: Settings, user: str) -> str:
     from lakeops.core.keys import get_secret
 
     return get_secret(settings, f"sql-password-{user}")
+
+
+def flight_password(settings: Settings) -> str:
+    """The password of ``LAKEOPS_FLIGHT_USER`` (the platform's clients connect as it)."""
+    return password(settings, settings.flight_user)

@@ -3,7 +3,11 @@
 * :mod:`~lakeops.services.specs` -- one declarative entry per service (command,
   environment, port and its ``LAKEOPS_*_PORT`` variable, health check, links);
 * :mod:`~lakeops.services.supervisor` -- runs them under supervisord (restarts with
-  back-off, restart counts, no orphans at ``down``); why supervisord: see there;
+  back-off, restart counts, no orphans at ``down``);
+* :mod:`~lakeops.services.supervisord` -- supervisord's configuration, files and control
+  socket; why supervisord: see there;
+* :mod:`~lakeops.services.processes` -- the services' process trees (memory, the sweep at
+  ``down``);
 * :mod:`~lakeops.services.launch` -- the exec wrapper every program starts through;
 * :mod:`~lakeops.services.health` -- the probes;
 * :mod:`~lakeops.services.airflow` -- the Airflow environment, secrets, ``db migrate``;
