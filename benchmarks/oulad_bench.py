@@ -36,7 +36,7 @@ TABLES = ("courses", "assessments", "vle", "studentInfo", "studentRegistration",
 
 def release_dir(work: Path, scale: float) -> Path:
     """The release-format files of ``scale``, generated once."""
-    from lakeops.synthetic.generate import generate_release
+    from lakeops.synthetic.release import generate_release
 
     folder = work / f"release-x{scale:g}"
     if not (folder / "studentVle.csv").exists():
@@ -60,12 +60,12 @@ def _floor(folder: str, out: str) -> int:
 
 def _lakeops(home: str) -> int:
     from lakeops.ingest import stage as ingest
-    from lakeops.validate import audit as validate
+    from lakeops.validate import publish
 
     settings = _settings(home)
     delivered = sum(ingest.ingest_table("education", t, INTERVAL, settings)["rows_in"]
                     for t in TABLES)
-    published = validate.validate_interval("education", INTERVAL.isoformat(), settings)
+    published = publish.validate_interval("education", INTERVAL.isoformat(), settings)
     assert sum(p["delivered"] for p in published.values()) == delivered
     return delivered
 
@@ -89,7 +89,7 @@ def child(kind: str, *args: str) -> None:
     oulad.deliver(oulad.check_release(Path(folder)), Lake.landing(_settings(home)), INTERVAL)
     import great_expectations  # noqa: F401  (imports are not the work measured)
 
-    import lakeops.validate.audit  # noqa: F401
+    import lakeops.validate.publish  # noqa: F401
 
     timed(_lakeops, home)
 

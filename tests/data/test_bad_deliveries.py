@@ -8,6 +8,8 @@ import pytest
 
 from lakeops.core.settings import Settings
 from lakeops.ingest import stage as ingest
+from lakeops.ingest.errors import SchemaMismatch, UndecodableDelivery
+from lakeops.ingest.rules import RULE_CAST, RULE_MALFORMED
 from lakeops.storage.lake import Lake
 
 CORPUS = Path(__file__).parent / "bad_deliveries"
@@ -17,19 +19,19 @@ SOURCE = {"studentVle": "education", "studentInfo": "education", "orders": "busi
 
 # case -> (rows written, {rule: rejected rows}) or the error and a message fragment
 QUARANTINED = {
-    "malformed_csv": (1, {ingest.RULE_MALFORMED: 1}),
+    "malformed_csv": (1, {RULE_MALFORMED: 1}),
     "extra_column": (2, {}),
-    "wrong_types": (1, {ingest.RULE_CAST: 3}),
-    "broken_line": (2, {ingest.RULE_MALFORMED: 1}),
-    "gzip_csv": (3, {ingest.RULE_CAST: 1}),
-    "zipped_csv": (3, {ingest.RULE_CAST: 1}),
-    "crlf_lines": (2, {ingest.RULE_MALFORMED: 1}),
+    "wrong_types": (1, {RULE_CAST: 3}),
+    "broken_line": (2, {RULE_MALFORMED: 1}),
+    "gzip_csv": (3, {RULE_CAST: 1}),
+    "zipped_csv": (3, {RULE_CAST: 1}),
+    "crlf_lines": (2, {RULE_MALFORMED: 1}),
     # OULAD's "?" is a missing marker of the columns whose contract says so (score), a
     # value that is not a number elsewhere (date_submitted)
-    "missing_marker": (2, {ingest.RULE_CAST: 1}),
+    "missing_marker": (2, {RULE_CAST: 1}),
     # the release's own format: BOM, every field quoted, no contact columns (optional),
     # "10-20" for the imd band 10-20%, "?" for a missing band; "?" as a student id is bad
-    "bom_release": (3, {ingest.RULE_CAST: 1}),
+    "bom_release": (3, {RULE_CAST: 1}),
     "reordered_header": (2, {}),
     "header_only": (0, {}),
     # quoted fields holding the delimiter and doubled quotes, quoted and bare lines mixed
@@ -40,13 +42,13 @@ QUARANTINED = {
     "future_dates": (2, {}),
 }
 FAILED = {
-    "missing_column": (ingest.SchemaMismatch, r"lacks column\(s\) sum_click"),
-    "empty_file": (ingest.SchemaMismatch, "empty file"),
-    "truncated_parquet": (ingest.SchemaMismatch, "cannot read Parquet"),
-    "broken_zip": (ingest.SchemaMismatch, r"broken_zip__studentVle.zip: cannot read the zip"),
-    "not_gzip": (ingest.SchemaMismatch, r"not_gzip__studentVle.csv.gz: cannot read the file"),
+    "missing_column": (SchemaMismatch, r"lacks column\(s\) sum_click"),
+    "empty_file": (SchemaMismatch, "empty file"),
+    "truncated_parquet": (SchemaMismatch, "cannot read Parquet"),
+    "broken_zip": (SchemaMismatch, r"broken_zip__studentVle.zip: cannot read the zip"),
+    "not_gzip": (SchemaMismatch, r"not_gzip__studentVle.csv.gz: cannot read the file"),
     # a file that does not decode as its contract's encoding is refused whole
-    "non_utf8": (ingest.UndecodableDelivery,
+    "non_utf8": (UndecodableDelivery,
                  r"not utf-8 text .*non_utf8__studentInfo.csv line 2"),
 }
 

@@ -20,7 +20,7 @@ from lakeops.core.settings import Settings
 from lakeops.ingest import stage as ingest
 from lakeops.synthetic.generate import generate
 from lakeops.transform.dbt import DbtError, docs, run_dbt
-from lakeops.validate import audit as validate
+from lakeops.validate import publish
 
 pytestmark = pytest.mark.slow
 START = date(2024, 10, 1)
@@ -68,7 +68,7 @@ def _publish_generated_days(settings: Settings) -> None:
             day = (START + timedelta(days=d)).isoformat()
             for table in TABLES[source]:
                 ingest.ingest_table(source, table, day, settings)
-            validate.validate_interval(source, day, settings)
+            publish.validate_interval(source, day, settings)
 
 
 def _write(path: Path, rows: list[dict], schema: pa.Schema) -> None:

@@ -13,9 +13,11 @@ import pytest
 from lakeops.catalog.contracts import TABLES, get_contract
 from lakeops.core.settings import Settings
 from lakeops.ingest import stage as ingest
+from lakeops.ingest.errors import SchemaMismatch
+from lakeops.landing.layout import LOAD_MARKER, is_delivered_file
 from lakeops.storage.lake import Lake
 from lakeops.synthetic.generate import generate
-from lakeops.validate import audit as validate
+from lakeops.validate import audit, publish
 
 pytestmark = pytest.mark.slow
 START, HISTORY = date(2024, 11, 12), 20
@@ -25,7 +27,7 @@ DAY = START.isoformat()
 def _ingest_and_validate(settings: Settings, source: str, day: str) -> dict[str, dict]:
     for table in TABLES[source]:
         ingest.ingest_table(source, table, day, settings)
-    return validate.validate_interval(source, day, settings)
+    return publish.validate_interval(source, day, settings)
 
 
 def test_the_first_delivery_carries_the_history_with_its_marker(settings: Settings) -> None:
@@ -33,13 +35,13 @@ def test_the_first_delivery_carries_the_history_with_its_marker(settings: Settin
     generate(landing, "business", START, 2, scale=0.01, seed=3, history_days=HISTORY)
 
     for table in TABLES["business"]:
-        marker = landing.read_json(f"landing/business/{table}/{DAY}/{ingest.LOAD_MARKER}")
+        marker = landing.read_json(f"landing/business/{table}/{DAY}/{LOAD_MARKER}")
         assert marker["kind"] == "history"
         assert marker["from"] == (START - timedelta(days=HISTORY)).isoformat()
         nxt = (START + timedelta(days=1)).isoformat()
-        assert not landing.exists(f"landing/business/{table}/{nxt}/{ingest.LOAD_MARKER}")
+        assert not landing.exists(f"landing/business/{table}/{nxt}/{LOAD_MARKER}")
     (orders,) = [f for f in landing.ls(f"landing/business/orders/{DAY}")
-                 if ingest.is_delivered_file(f.path.rsplit("/", 1)[-1])]
+                 if is_delivered_file(f.path.rsplit("/", 1)[-1])]
     days = {json.loads(line)["order_ts"][:10]
             for line in landing.read_bytes(orders.path).decode().splitlines()}
     assert min(days) == marker["from"] and max(days) == DAY
@@ -57,12 +59,12 @@ def test_ingest_and_validation_take_the_history_as_one_interval(settings: Settin
         raw = lake.read_json(f"raw/business/{table}/dt={DAY}/_manifest.json")
         assert raw["history_from"] == first
         # the marker travels with the files, so a re-run still knows the load
-        assert landing.exists(f"landing/_archive/business/{table}/{DAY}/{ingest.LOAD_MARKER}")
+        assert landing.exists(f"landing/_archive/business/{table}/{DAY}/{LOAD_MARKER}")
         assert (record["published"] + record["quarantined_at_validation"]
                 + record["rejected_at_ingest"]) == record["delivered"]
     # weeks of orders are not "outside the interval": nothing is quarantined for it
     bad = lake.read_partition("quarantine", "business/orders", DAY,
-                              name=validate.VALIDATE_FILE).to_pylist()
+                              name=audit.VALIDATE_FILE).to_pylist()
     assert not [r for r in bad if r["_rule"] == "order_ts.in_interval"]
     assert published["orders"]["published"] > 10 * 150  # ~200 orders a day at scale 0.01
     days = pq.read_table(lake.local_path(f"curated/business/orders/dt={DAY}/part-0.parquet"),
@@ -77,12 +79,12 @@ def test_rows_outside_the_declared_range_are_quarantined(settings: Settings) -> 
     landing = Lake.landing(settings)
     generate(landing, "business", START, 1, scale=0.01, seed=3, history_days=HISTORY)
     for table in TABLES["business"]:  # declare a shorter history than delivered
-        landing.write_json(f"landing/business/{table}/{DAY}/{ingest.LOAD_MARKER}",
+        landing.write_json(f"landing/business/{table}/{DAY}/{LOAD_MARKER}",
                            {"kind": "history", "from": (START - timedelta(days=5)).isoformat()})
 
     summary = _ingest_and_validate(settings, "business", DAY)
     bad = Lake.from_settings(settings).read_partition(
-        "quarantine", "business/orders", DAY, name=validate.VALIDATE_FILE).to_pylist()
+        "quarantine", "business/orders", DAY, name=audit.VALIDATE_FILE).to_pylist()
     early = [r for r in bad if r["_rule"] == "order_ts.in_interval"]
     assert len(early) > summary["orders"]["published"]  # 15 of the 21 days are too early
 
@@ -90,14 +92,14 @@ def test_rows_outside_the_declared_range_are_quarantined(settings: Settings) -> 
 def test_a_malformed_marker_is_a_clear_error_and_loses_nothing(settings: Settings) -> None:
     landing = Lake.landing(settings)
     generate(landing, "business", START, 1, scale=0.01, seed=3)
-    marker = f"landing/business/orders/{DAY}/{ingest.LOAD_MARKER}"
+    marker = f"landing/business/orders/{DAY}/{LOAD_MARKER}"
     landing.write_json(marker, {"kind": "history", "from": "2030-01-01"})
 
-    with pytest.raises(ingest.SchemaMismatch, match="not a historical-load marker.*2030"):
+    with pytest.raises(SchemaMismatch, match="not a historical-load marker.*2030"):
         ingest.ingest_table("business", "orders", DAY, settings)
     assert landing.exists(marker)
     assert [f for f in landing.ls(f"landing/business/orders/{DAY}")
-            if ingest.is_delivered_file(f.path.rsplit("/", 1)[-1])]
+            if is_delivered_file(f.path.rsplit("/", 1)[-1])]
 
 
 def test_the_volume_band_after_a_history_counts_it_per_day(settings: Settings) -> None:
@@ -110,7 +112,7 @@ def test_the_volume_band_after_a_history_counts_it_per_day(settings: Settings) -
     days = [(START + timedelta(days=i)).isoformat() for i in range(5)]
     for day in days:
         ingest.ingest_table("education", "studentVle", day, settings)
-    history = validate._history(lake, contract, days[4])
+    history = audit.volume_history(lake, contract, days[4])
     daily = [lake.read_json(f"raw/education/studentVle/dt={d}/_manifest.json")["rows_written"]
              for d in days[:4]]
     assert history[:3] == daily[3:0:-1]

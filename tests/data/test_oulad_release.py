@@ -11,8 +11,9 @@ import pytest
 from lakeops.catalog.contracts import TABLES
 from lakeops.core.settings import Settings
 from lakeops.ingest import stage as ingest
+from lakeops.landing.layout import LOAD_MARKER
 from lakeops.storage.lake import Lake
-from lakeops.validate import audit as validate
+from lakeops.validate import publish
 
 RELEASE = Path(__file__).parent / "oulad_release"
 DAY = "2024-10-01"
@@ -23,7 +24,7 @@ def _deliver(settings: Settings) -> None:
     for table in TABLES["education"]:
         folder = f"landing/education/{table}/{DAY}"
         landing.write_bytes(f"{folder}/{table}.csv", (RELEASE / f"{table}.csv").read_bytes())
-        landing.write_json(f"{folder}/{ingest.LOAD_MARKER}",
+        landing.write_json(f"{folder}/{LOAD_MARKER}",
                            {"kind": "history", "from": "2024-01-01"})
 
 
@@ -36,7 +37,7 @@ def published(settings: Settings) -> dict[str, dict]:
     _deliver(settings)
     manifests = {t: ingest.ingest_table("education", t, DAY, settings)
                  for t in TABLES["education"]}
-    return {"ingest": manifests, "validate": validate.validate_interval("education", DAY,
+    return {"ingest": manifests, "validate": publish.validate_interval("education", DAY,
                                                                         settings)}
 
 

@@ -15,7 +15,7 @@ from lakeops.core.settings import Settings
 from lakeops.ingest import stage as ingest
 from lakeops.storage.lake import Lake
 from lakeops.synthetic.generate import generate
-from lakeops.validate import audit as validate
+from lakeops.validate import audit, publish, workspace
 
 pytestmark = pytest.mark.slow
 DAY1, DAY2 = "2024-10-01", "2024-10-02"
@@ -25,7 +25,7 @@ CORPUS = Path(__file__).parent / "bad_deliveries"
 def _run(settings: Settings, source: str, day: str) -> dict[str, dict]:
     for table in TABLES[source]:
         ingest.ingest_table(source, table, day, settings)
-    return validate.validate_interval(source, day, settings)
+    return publish.validate_interval(source, day, settings)
 
 
 def _curated(lake: Lake, dataset: str, day: str) -> list[dict]:
@@ -79,7 +79,7 @@ def test_planted_bad_rows_are_quarantined_with_their_rule(settings: Settings) ->
         assert record["published"] + record["quarantined_at_validation"] + record[
             "rejected_at_ingest"] == record["delivered"], table
         bad = lake.read_partition("quarantine", f"business/{table}", DAY1,
-                                  name=validate.VALIDATE_FILE).to_pylist()
+                                  name=audit.VALIDATE_FILE).to_pylist()
         rules |= {r["_rule"] for r in bad}
         # nothing quarantined reaches curated
         curated_rows = {str(sorted(r.items())) for r in _curated(lake, f"business/{table}", DAY1)}
@@ -91,7 +91,7 @@ def test_planted_bad_rows_are_quarantined_with_their_rule(settings: Settings) ->
     # a child of a quarantined parent is quarantined too: curated stays referentially whole
     orders = {r["order_id"] for r in _curated(lake, "business/orders", DAY1)}
     quarantined_orders = {json.loads(r["_record"])["order_id"] for r in lake.read_partition(
-        "quarantine", "business/orders", DAY1, name=validate.VALIDATE_FILE).to_pylist()}
+        "quarantine", "business/orders", DAY1, name=audit.VALIDATE_FILE).to_pylist()}
     assert quarantined_orders - orders, "the planted bad orders include some quarantined whole"
     assert {r["order_id"] for r in items} <= orders
     assert {r["order_id"] for r in _curated(lake, "business/payments", DAY1)} <= orders
@@ -124,12 +124,12 @@ def test_bad_corpus_rows_are_quarantined(settings: Settings, case: str, rule: st
     for table in ("courses", "vle", "studentRegistration", "studentVle"):
         ingest.ingest_table("education", table, DAY1, settings)
 
-    summary = validate.validate_table("education", "studentVle", DAY1, settings)
-    record = validate.publish_table("education", "studentVle", DAY1, settings)
+    summary = audit.validate_table("education", "studentVle", DAY1, settings)
+    record = publish.publish_table("education", "studentVle", DAY1, settings)
 
     assert rule in summary["failed"]
     bad = lake.read_partition("quarantine", "education/studentVle", DAY1,
-                              name=validate.VALIDATE_FILE).to_pylist()
+                              name=audit.VALIDATE_FILE).to_pylist()
     assert [r["_rule"] for r in bad] == [rule]
     assert record["published"] == kept == len(_curated(lake, "education/studentVle", DAY1))
     assert record["published"] + record["quarantined_at_validation"] == record["delivered"]
@@ -146,10 +146,10 @@ def test_future_dated_orders_are_quarantined(settings: Settings) -> None:
                         (CORPUS / "future_dates__orders.jsonl").read_bytes())
     ingest.ingest_table("business", "orders", DAY1, settings)
 
-    summary = validate.validate_table("business", "orders", DAY1, settings)
+    summary = audit.validate_table("business", "orders", DAY1, settings)
     assert "order_ts.in_interval" in summary["failed"]
     rules = {r["_rule"] for r in lake.read_partition(
-        "quarantine", "business/orders", DAY1, name=validate.VALIDATE_FILE).to_pylist()}
+        "quarantine", "business/orders", DAY1, name=audit.VALIDATE_FILE).to_pylist()}
     assert "order_ts.in_interval" in rules
 
 
@@ -164,10 +164,10 @@ def test_volume_anomaly_fails_the_table_and_publishes_nothing(settings: Settings
              day=day4)
     ingest.ingest_table("education", "studentVle", day4, settings)
 
-    with pytest.raises(validate.ValidationFailed, match="volume.within_band"):
-        validate.validate_table("education", "studentVle", day4, settings)
-    with pytest.raises(validate.ValidationFailed):
-        validate.publish_table("education", "studentVle", day4, settings)
+    with pytest.raises(workspace.ValidationFailed, match="volume.within_band"):
+        audit.validate_table("education", "studentVle", day4, settings)
+    with pytest.raises(workspace.ValidationFailed):
+        publish.publish_table("education", "studentVle", day4, settings)
     assert not lake.exists(f"curated/education/studentVle/dt={day4}/part-0.parquet")
     results = lake.read_partition("monitoring", "validation_results/education", day4,
                                   name="studentVle.parquet").to_pylist()
@@ -181,7 +181,7 @@ def test_revalidating_an_interval_replaces_never_duplicates(settings: Settings) 
              bad_records=0.02)
     first = _run(settings, "business", DAY1)
     before = _curated(lake, "business/orders", DAY1)
-    second = validate.validate_interval("business", DAY1, settings)
+    second = publish.validate_interval("business", DAY1, settings)
     assert second == first
     assert _curated(lake, "business/orders", DAY1) == before
     con = duckdb.connect()
@@ -204,6 +204,6 @@ def test_a_stale_redelivery_fails_freshness(settings: Settings, source: str, tab
     _run(settings, source, DAY1)
     ingest.ingest_table(source, table, DAY2, settings)
 
-    with pytest.raises(validate.ValidationFailed, match="freshness"):
-        validate.validate_table(source, table, DAY2, settings)
+    with pytest.raises(workspace.ValidationFailed, match="freshness"):
+        audit.validate_table(source, table, DAY2, settings)
     assert not lake.exists(f"curated/{source}/{table}/dt={DAY2}/part-0.parquet")

@@ -8,6 +8,7 @@ import base64
 import hashlib
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -25,8 +26,7 @@ from lakeops.core.settings import Settings
 from lakeops.ingest import stage as ingest
 from lakeops.storage.lake import Lake
 from lakeops.synthetic.generate import generate
-from lakeops.validate import audit as validate
-from lakeops.validate import docs_assets
+from lakeops.validate import docs_assets, publish, suite
 
 DAY = "2024-10-01"
 SOURCE = "business"
@@ -77,7 +77,7 @@ def published(request: pytest.FixtureRequest,
         generate(Lake.landing(settings), SOURCE, date(2024, 10, 1), 1, scale=0.01, seed=5)
         for table in TABLES[SOURCE]:
             ingest.ingest_table(SOURCE, table, DAY, settings)
-        validate.validate_interval(SOURCE, DAY, settings)
+        publish.validate_interval(SOURCE, DAY, settings)
         yield Lake.from_settings(settings)
 
 
@@ -157,11 +157,11 @@ def test_gx_analytics_is_off_in_the_platform_context(settings: Settings,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GX_ANALYTICS_ENABLED", raising=False)
 
-    context = validate.gx_context(settings)
+    context = suite.gx_context(settings)
 
     assert context.config.analytics_enabled is False
     assert context.variables.analytics_enabled is False
-    assert validate.os.environ["GX_ANALYTICS_ENABLED"] == "false"
+    assert os.environ["GX_ANALYTICS_ENABLED"] == "false"
 
 
 # ------------------------------------------------------------------------ the rewriting
@@ -250,9 +250,9 @@ def _pin_to(npm: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Pin the fake tarballs' hashes, as the real pins are the registry's."""
     packs = tmp_path / "packs"
     packs.mkdir()
-    made = docs_assets._npm_pack(str(npm), docs_assets.PACKAGES, packs)
+    made = docs_assets.npm_pack(str(npm), docs_assets.PACKAGES, packs)
     monkeypatch.setattr(docs_assets, "PACKAGES", tuple(
-        type(p)(p.name, p.version, docs_assets._integrity(made[p.spec]), p.lib, p.files)
+        type(p)(p.name, p.version, docs_assets.integrity_of(made[p.spec]), p.lib, p.files)
         for p in docs_assets.PACKAGES))
 
 

@@ -12,6 +12,10 @@ from lakeops.catalog.contracts import get_contract
 from lakeops.core.keys import pii_key
 from lakeops.core.settings import Settings
 from lakeops.ingest import stage as ingest
+from lakeops.ingest.delivery import missing_deliveries
+from lakeops.ingest.errors import DeliveryMissing, SchemaMismatch
+from lakeops.ingest.pii import pseudonymize
+from lakeops.ingest.rules import RULE_CAST, RULE_MALFORMED, RULE_NOT_NULL
 from lakeops.storage.lake import Lake
 
 DAY = "2024-10-01"
@@ -74,14 +78,14 @@ def test_bad_rows_are_kept_with_the_rule_they_broke(settings: Settings) -> None:
     assert m["rows_in"] == 6 and m["rows_written"] == 3 and m["rows_rejected"] == 3
     rows = quarantine(lake, "education", "studentVle")
     by_record = {r["_record"]: r for r in rows if r["_record"]}
-    assert by_record[bad[0]]["_rule"] == ingest.RULE_CAST
+    assert by_record[bad[0]]["_rule"] == RULE_CAST
     assert "sum_click" in by_record[bad[0]]["_reason"]
-    assert by_record[bad[2]]["_rule"] == ingest.RULE_MALFORMED
-    null_row = next(r for r in rows if r["_rule"] == ingest.RULE_NOT_NULL)
+    assert by_record[bad[2]]["_rule"] == RULE_MALFORMED
+    null_row = next(r for r in rows if r["_rule"] == RULE_NOT_NULL)
     assert "id_student" in null_row["_reason"]
     assert json.loads(null_row["_record"])["id_site"] == "546669"
     assert m["rejected_by_rule"] == {
-        ingest.RULE_CAST: 1, ingest.RULE_NOT_NULL: 1, ingest.RULE_MALFORMED: 1,
+        RULE_CAST: 1, RULE_NOT_NULL: 1, RULE_MALFORMED: 1,
     }
 
 
@@ -119,9 +123,9 @@ def test_corrected_redelivery_wins_and_the_old_file_is_kept(settings: Settings) 
 
 
 def test_missing_delivery_is_a_clear_error(settings: Settings) -> None:
-    with pytest.raises(ingest.DeliveryMissing, match="education.studentVle.*2024-10-01"):
+    with pytest.raises(DeliveryMissing, match="education.studentVle.*2024-10-01"):
         ingest.ingest_table("education", "studentVle", DAY, settings)
-    assert ingest.missing_deliveries("education", DAY, settings)[-1] == "studentVle"
+    assert missing_deliveries("education", DAY, settings)[-1] == "studentVle"
     assert not ingest.delivery_ready("education", DAY, settings)
 
 
@@ -136,7 +140,7 @@ def test_the_sensor_waits_from_the_runs_start_not_per_attempt(settings: Settings
     recent = datetime.now(UTC) - timedelta(seconds=settings.delivery_timeout_s - 60)
     assert not ingest.delivery_ready("education", DAY, settings, waiting_since=str(recent))
     long_ago = datetime.now(UTC) - timedelta(seconds=settings.delivery_timeout_s + 1)
-    with pytest.raises(ingest.DeliveryMissing, match="did not arrive within .*studentVle") \
+    with pytest.raises(DeliveryMissing, match="did not arrive within .*studentVle") \
             as caught:
         ingest.delivery_ready("education", DAY, settings, waiting_since=str(long_ago))
     assert isinstance(caught.value, AirflowFailException)
@@ -147,7 +151,7 @@ def test_missing_column_fails_and_keeps_the_delivery(settings: Settings) -> None
     landing = Lake.landing(settings)
     inbox = deliver(landing, "education", "studentVle",
                     "code_module,code_presentation,id_student,id_site,date\nAAA,2024J,1,2,0\n")
-    with pytest.raises(ingest.SchemaMismatch, match="sum_click"):
+    with pytest.raises(SchemaMismatch, match="sum_click"):
         ingest.ingest_table("education", "studentVle", DAY, settings)
     assert landing.exists(inbox)
     assert not lake.exists(f"raw/education/studentVle/dt={DAY}/part-0.parquet")
@@ -189,7 +193,7 @@ def test_pii_is_pseudonymized_or_dropped(any_settings: Settings) -> None:
     for clear in ("first_name", "last_name", "email", "address", "date_of_birth"):
         assert clear not in raw.column_names
     row = raw.to_pylist()[0]
-    assert row["email_hash"] == ingest.pseudonymize("ada.lovelace@example.org",
+    assert row["email_hash"] == pseudonymize("ada.lovelace@example.org",
                                                     pii_key(any_settings))
     assert row["date_of_birth_year"] == 1961
     # rejected rows keep no PII in clear either
@@ -210,7 +214,7 @@ def test_jsonl_broken_line_is_quarantined(settings: Settings) -> None:
 
     assert (m["rows_in"], m["rows_written"], m["rows_rejected"]) == (3, 2, 1)
     (bad,) = quarantine(lake, "business", "orders")
-    assert bad["_rule"] == ingest.RULE_MALFORMED and bad["_line"] == 2
+    assert bad["_rule"] == RULE_MALFORMED and bad["_line"] == 2
 
 
 def test_truncated_parquet_is_a_clear_error(settings: Settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -220,7 +224,7 @@ def test_truncated_parquet_is_a_clear_error(settings: Settings, tmp_path) -> Non
     pq.write_table(table, tmp_path / "p.parquet")
     data = (tmp_path / "p.parquet").read_bytes()
     inbox = deliver(landing, "business", "products", data[: len(data) // 2])
-    with pytest.raises(ingest.SchemaMismatch, match="cannot read Parquet"):
+    with pytest.raises(SchemaMismatch, match="cannot read Parquet"):
         ingest.ingest_table("business", "products", DAY, settings)
     assert landing.exists(inbox)
 

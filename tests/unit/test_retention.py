@@ -16,6 +16,8 @@ from lakeops.catalog import datasets
 from lakeops.catalog.contracts import TABLES, get_contract
 from lakeops.core.settings import Settings
 from lakeops.ingest import stage as ingest
+from lakeops.ingest.delivery import find_delivery
+from lakeops.ingest.errors import DeliveryPurged
 from lakeops.landing import retention
 from lakeops.storage.lake import Lake
 from lakeops.storage.object_store import ObjectStore
@@ -125,7 +127,7 @@ def test_reingesting_a_purged_day_says_why_and_a_new_delivery_is_taken(
     retention.purge_landing(PURGE, settings)
     day = DAYS[1]
 
-    with pytest.raises(ingest.DeliveryPurged) as purged:
+    with pytest.raises(DeliveryPurged) as purged:
         ingest.ingest_table(SOURCE, "studentInfo", day, settings)
     message = str(purged.value)
     assert message.startswith(f"the delivery of {SOURCE}.studentInfo for {day} was purged on "
@@ -134,7 +136,7 @@ def test_reingesting_a_purged_day_says_why_and_a_new_delivery_is_taken(
     assert message.endswith("_purged.json; deliver the file again to re-process")
     assert landing.uri(f"landing/_archive/{SOURCE}/studentInfo/{day}/_purged.json") in message
     # the sensor fails at once rather than waiting for a delivery that will not come
-    with pytest.raises(ingest.DeliveryPurged, match="was purged") as sensed:
+    with pytest.raises(DeliveryPurged, match="was purged") as sensed:
         ingest.delivery_ready(SOURCE, day, settings)
     from airflow.sdk.exceptions import AirflowFailException
 
@@ -237,7 +239,7 @@ def test_s3_lake_and_landing_do_not_overlap(s3_settings: Settings) -> None:
     assert not landing.uri("landing").startswith(lake.root + "/")
     landing.write_bytes("landing/education/vle/2024-10-01/vle.csv", b"a\n")
     assert not lake.exists("landing") and lake.ls("", recursive=True) == []
-    assert ingest.find_delivery(landing, get_contract("education", "vle"), "2024-10-01")
+    assert find_delivery(landing, get_contract("education", "vle"), "2024-10-01")
 
 
 # -- the DAG, for real --------------------------------------------------------------------

@@ -26,7 +26,7 @@ later interval; the tombstone then keeps the earlier purges under ``earlier_purg
 
 Deliveries still in the inbox (``landing/<source>/<table>/<day>/``), never ingested, are
 not touched: only the archive is purged. Ingesting an interval whose delivery was purged
-raises :class:`lakeops.ingest.stage.DeliveryPurged`.
+raises :class:`lakeops.ingest.errors.DeliveryPurged`.
 """
 
 from __future__ import annotations
@@ -41,7 +41,14 @@ from lakeops.catalog import datasets
 from lakeops.catalog.contracts import TABLES, Contract, get_contract
 from lakeops.core.lazy import lazy
 from lakeops.core.settings import Settings, get_settings
-from lakeops.ingest.stage import ARCHIVE, MANIFEST, PURGED, is_delivered_file, tombstone_path
+from lakeops.landing.layout import (
+    ARCHIVE,
+    MANIFEST,
+    PURGED,
+    is_delivered_file,
+    iso_day,
+    tombstone_path,
+)
 from lakeops.storage.lake import Lake, partition_dir, table_path
 
 if TYPE_CHECKING:
@@ -194,7 +201,7 @@ def purge_landing(interval: str | date, settings: Settings | None = None) -> dic
     Only the archive is purged: deliveries waiting in the inbox, never ingested, are not
     touched. Returns the counts (files removed by this run, rows of the partition)."""
     settings = settings or get_settings()
-    interval = interval.isoformat() if isinstance(interval, date) else str(interval)[:10]
+    interval = iso_day(interval)
     retention = settings.landing_retention_days
     cutoff = datetime.combine(date.fromisoformat(interval) - timedelta(days=retention),
                               time(0), UTC)

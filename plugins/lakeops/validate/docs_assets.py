@@ -7,7 +7,7 @@ pages render unstyled with an empty results table; online, every view of a repor
 student data tells those third parties that someone looked. GX has no setting for either:
 the URLs are hard-coded in its Jinja templates (``js_script_imports.j2``, ``page.j2``,
 ``index_page.j2``, ``top_navbar.j2``) and its default stylesheet, so the pages are rewritten
-after GX writes them (:func:`clean_site`, called where :mod:`lakeops.validate.audit` publishes the
+after GX writes them (:func:`clean_site`, called where :mod:`lakeops.validate.suite` publishes the
 docs; idempotent, a clean page is left untouched).
 
 The libraries come from the npm registry at set-up (``make setup`` runs
@@ -184,12 +184,13 @@ def installed(dest: Path | None = None) -> bool:
     return bool(manifest == {"packages": _wanted()})
 
 
-def _integrity(path: Path) -> str:
+def integrity_of(path: Path) -> str:
+    """A file's hash as npm's ``dist.integrity`` spells it (``sha512-<base64>``)."""
     digest = hashlib.sha512(path.read_bytes()).digest()
     return "sha512-" + base64.b64encode(digest).decode()
 
 
-def _npm_pack(npm: str, packages: Iterable[Package], into: Path) -> dict[str, Path]:
+def npm_pack(npm: str, packages: Iterable[Package], into: Path) -> dict[str, Path]:
     """``npm pack`` every package into ``into``: the tarball of each spec, unpacked by nobody
     and fetched without installing any dependency (the bundles are self-contained)."""
     env = {**os.environ, "npm_config_update_notifier": "false", "npm_config_fund": "false",
@@ -240,13 +241,13 @@ def install(dest: Path | None = None, npm: str = "npm", force: bool = False) -> 
         work = Path(tmp)
         downloads = work / "npm"
         downloads.mkdir()
-        tarballs = _npm_pack(npm, PACKAGES, downloads)
+        tarballs = npm_pack(npm, PACKAGES, downloads)
         staging = work / "assets"
         for package in PACKAGES:
             tarball = tarballs.get(package.spec)
             if tarball is None or not tarball.is_file():
                 raise RuntimeError(f"npm pack did not fetch {package.spec}")
-            got = _integrity(tarball)
+            got = integrity_of(tarball)
             if got != package.integrity:
                 raise RuntimeError(f"{package.spec}: integrity {got} is not the pinned "
                                    f"{package.integrity}")
