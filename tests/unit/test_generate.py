@@ -20,7 +20,8 @@ import pytest
 from lakeops.catalog.contracts import TABLES, Format, get_contract
 from lakeops.core.settings import Settings
 from lakeops.storage.lake import Lake
-from lakeops.synthetic.generate import generate, generate_release
+from lakeops.synthetic.generate import generate
+from lakeops.synthetic.release import generate_release
 
 START = date(2024, 10, 1)
 

@@ -15,8 +15,9 @@ import pytest
 
 from lakeops.catalog.contracts import TABLES
 from lakeops.core.settings import Settings
-from lakeops.ingest.stage import LOAD_MARKER
+from lakeops.landing.layout import LOAD_MARKER
 from lakeops.onboarding import oulad
+from lakeops.onboarding.oulad_release import RELEASE_ZIP
 from lakeops.storage.lake import Lake
 
 FIXTURE = Path(__file__).parents[1] / "data" / "oulad_release"
@@ -27,7 +28,7 @@ def _lines(table: str) -> int:
 
 
 def _zip(tmp_path: Path, prefix: str = "") -> Path:
-    path = tmp_path / oulad.RELEASE_ZIP
+    path = tmp_path / RELEASE_ZIP
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         for f in sorted(FIXTURE.glob("*.csv")):
             zf.write(f, f"{prefix}{f.name}")

@@ -11,7 +11,7 @@ folder of the seven files and
    a note, not an error: a re-cut or a generated release-format copy is welcome);
 2. delivers it (:func:`deliver`) as the source's historical load for one interval: each
    file copied as delivered into ``landing/education/<table>/<interval>/``, with the
-   ``_load.json`` marker ingest reads (:data:`lakeops.ingest.stage.LOAD_MARKER`). OULAD has no
+   ``_load.json`` marker ingest reads (:data:`lakeops.landing.layout.LOAD_MARKER`). OULAD has no
    calendar dates, only days relative to a presentation's start, so the load covers as
    many days before the interval as its clickstream spans (its first to its last day);
 3. runs the ``ingest_education`` DAG for that interval through the scheduler (a backfill
@@ -21,8 +21,8 @@ folder of the seven files and
    curated tables it publishes trigger the feature, dbt, model and dashboard DAGs as any
    ingest does.
 
-What is hand-written here and why: the release's file list, headers and counts are facts
-of one data set that no library carries; reading the zip is the standard library's.
+The release's file list, headers and counts are :mod:`lakeops.onboarding.oulad_release`'s;
+reading the zip is the standard library's.
 """
 
 from __future__ import annotations
@@ -38,33 +38,19 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+from lakeops.airflow import client
+from lakeops.catalog import dags
 from lakeops.catalog.contracts import TABLES, get_contract
 from lakeops.core import sqltext
 from lakeops.core.settings import Settings
-from lakeops.ingest.stage import LOAD_MARKER, header_fields, inbox_dir
+from lakeops.ingest.readers import header_fields
+from lakeops.landing.layout import LOAD_MARKER, inbox_dir
+from lakeops.onboarding.oulad_release import DOWNLOAD_PAGE, RELEASE, RELEASE_ZIP
 from lakeops.storage.lake import Lake
 
 SOURCE = "education"
-INGEST_DAG = f"ingest_{SOURCE}"
-DOWNLOAD_PAGE = "https://analyse.kmi.open.ac.uk/open_dataset"
-RELEASE_ZIP = "anonymisedData.zip"
-# table -> (the release's columns in order, its rows in the published release)
-RELEASE: dict[str, tuple[tuple[str, ...], int]] = {
-    "courses": (("code_module", "code_presentation", "module_presentation_length"), 22),
-    "assessments": (("code_module", "code_presentation", "id_assessment", "assessment_type",
-                     "date", "weight"), 206),
-    "vle": (("id_site", "code_module", "code_presentation", "activity_type", "week_from",
-             "week_to"), 6_364),
-    "studentInfo": (("code_module", "code_presentation", "id_student", "gender", "region",
-                     "highest_education", "imd_band", "age_band", "num_of_prev_attempts",
-                     "studied_credits", "disability", "final_result"), 32_593),
-    "studentRegistration": (("code_module", "code_presentation", "id_student",
-                             "date_registration", "date_unregistration"), 32_593),
-    "studentAssessment": (("id_assessment", "id_student", "date_submitted", "is_banked",
-                           "score"), 173_912),
-    "studentVle": (("code_module", "code_presentation", "id_student", "id_site", "date",
-                    "sum_click"), 10_655_280),
-}
+INGEST_DAG = dags.ingest_dag(SOURCE)
+FEATURES_DAG = dags.features_dag(SOURCE)
 
 
 class NotTheRelease(ValueError):
@@ -197,16 +183,14 @@ def load(settings: Settings, release: Release, interval: date, *, timeout: float
     """Deliver a checked release (:func:`check_release`) and ingest it through the
     scheduler; returns the ingest DAG's run (raises when it did not succeed). Airflow must
     be up (``lakeops up``)."""
-    from lakeops.demo import run as demo
-
     echo(f"{release.path}: the OULAD release\n{release.report()}")
     marker = deliver(release, Lake.landing(settings), interval)
     echo(f"delivered as the education source's historical load for {interval} "
          f"({marker['days']} days from {marker['from']})")
-    demo.wait_for_dag(settings, INGEST_DAG)
-    demo.backfill(settings, INGEST_DAG, interval, 1)
+    client.wait_for_dag(settings, INGEST_DAG)
+    client.backfill(settings, INGEST_DAG, interval, 1)
     echo(f"{INGEST_DAG}: run for {interval} submitted to the scheduler")
-    runs = demo.wait_for_runs(settings, INGEST_DAG, interval, 1, timeout, echo)
+    runs = client.wait_for_runs(settings, INGEST_DAG, interval, 1, timeout, echo)
     if any(r["state"] != "success" for r in runs):
         raise RuntimeError(f"{INGEST_DAG} {interval}: the run failed; see the Airflow UI "
                            f"(http://{settings.host}:{settings.airflow_port}) for the task "
@@ -225,32 +209,20 @@ def build_marts(settings: Settings, since: datetime, *, timeout: float = 1800,
     and the dashboards. dbt's business models read the business source's curated
     tables: a platform where that source never published anything cannot build them
     (``make run`` or a business delivery first). Returns dbt's run state."""
-    from lakeops.demo import run as demo
-
     if not Lake.from_settings(settings).partitions("curated", "business/orders"):
         echo("note: the business source has published nothing yet, so dbt's business "
              "models (and with them dbt_build) will fail; deliver it first (make run does)")
     deadline = time.monotonic() + timeout
-
-    def state(dag_id: str) -> str | None:
-        runs = demo._runs_since(settings, dag_id, since)
-        newest = max(runs, key=lambda r: str(r.get("run_after") or ""), default=None)
-        return newest["state"] if newest else None
-
-    while state("features_education") not in demo.TERMINAL:
-        if time.monotonic() > deadline:
-            raise TimeoutError("features_education did not finish in time")
-        time.sleep(3)
-    echo(f"features_education: {state('features_education')}")
-    if state(demo.DBT_DAG) is None:
-        demo._trigger_dbt_by_hand(settings)
-        echo(f"{demo.DBT_DAG}: triggered for the loaded education data")
-    while (dbt_state := state(demo.DBT_DAG)) not in demo.TERMINAL:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{demo.DBT_DAG} did not finish in time")
-        time.sleep(3)
-    echo(f"{demo.DBT_DAG}: {dbt_state}; the models and dashboards follow from the marts")
-    return str(dbt_state)
+    features = client.wait_for_newest_run(settings, FEATURES_DAG, since, timeout)
+    echo(f"{FEATURES_DAG}: {features['state']}")
+    if client.newest_run(settings, dags.DBT_BUILD, since) is None:
+        client.trigger_instead_of_queued(settings, dags.DBT_BUILD,
+                                         note="lakeops load oulad: the education features")
+        echo(f"{dags.DBT_BUILD}: triggered for the loaded education data")
+    dbt = client.wait_for_newest_run(settings, dags.DBT_BUILD, since,
+                                     deadline - time.monotonic())
+    echo(f"{dags.DBT_BUILD}: {dbt['state']}; the models and dashboards follow from the marts")
+    return str(dbt["state"])
 
 
 def ingested_report(settings: Settings, interval: date) -> str:
