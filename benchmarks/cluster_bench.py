@@ -50,7 +50,6 @@ INTERVAL = date(2025, 1, 1)  # a past day: Airflow backfills no future interval
 HISTORY_DAYS = 42
 PROFILES = ("local", "cluster")  # the embedded default is the local profile
 UNUSED = ("superset", "evidently")  # the chain does not reach them (its DAGs stay paused)
-STAGES = {"ingest": ("ingest_",), "features": ("features_",), "marts": ("dbt_build",)}
 TIMEOUT_S = 3 * 3600
 
 
@@ -100,21 +99,17 @@ def _deliver(settings: Any, release: Path, scale: float) -> None:
 
 def _tasks(settings: Any, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every task instance of ``runs``: DAG, task, host, seconds."""
-    from airflow_client.client import TaskInstanceApi
-
-    from lakeops.airflow.client import airflow_client
+    from lakeops.airflow import client
 
     out = []
-    with airflow_client(settings) as client:
-        api = TaskInstanceApi(client)
-        for run in runs:
-            for ti in api.get_task_instances(run["dag_id"], run["dag_run_id"],
-                                             limit=1000).task_instances:
-                if ti.start_date and ti.end_date:
-                    out.append({"dag_id": run["dag_id"], "task_id": ti.task_id,
-                                "map_index": ti.map_index, "hostname": ti.hostname,
-                                "state": ti.state.value if ti.state else None,
-                                "seconds": (ti.end_date - ti.start_date).total_seconds()})
+    for run in runs:
+        for ti in client.task_instances(settings, run["dag_id"], run["dag_run_id"]):
+            if ti["start_date"] and ti["end_date"]:
+                took = (datetime.fromisoformat(ti["end_date"])
+                        - datetime.fromisoformat(ti["start_date"]))
+                out.append({"dag_id": run["dag_id"], "task_id": ti["task_id"],
+                            "map_index": ti["map_index"], "hostname": ti["hostname"],
+                            "state": ti["state"], "seconds": took.total_seconds()})
     return out
 
 
@@ -139,7 +134,11 @@ def _busy_s(before: Any, after: Any) -> float:
 
 def run_profile(work: Path, profile: str, release: Path, scale: float) -> dict[str, Any]:
     from lakeops import services
-    from lakeops.demo import run as demo
+    from lakeops.airflow import client
+    from lakeops.catalog import dags
+    from lakeops.catalog.contracts import SOURCES
+    from lakeops.demo.run import wait_for_transforms
+    from lakeops.demo.stopwatch import Stopwatch
     from lakeops.services import cluster
 
     settings = _settings(work, profile)
@@ -150,22 +149,20 @@ def run_profile(work: Path, profile: str, release: Path, scale: float) -> dict[s
     try:
         services.up(settings, services=chosen, timeout=600)
         _deliver(settings, release, scale)
-        for dag_id in [*demo.FEATURE_DAGS, demo.DBT_DAG]:
-            demo.wait_for_dag(settings, dag_id)
-            demo.unpause(settings, dag_id)
-        for source in ("education", "business"):
-            demo.wait_for_dag(settings, f"ingest_{source}")
+        client.wait_and_unpause(settings, [*dags.FEATURES, dags.DBT_BUILD])
+        for source in SOURCES:
+            client.wait_for_dag(settings, dags.ingest_dag(source))
         memory.start()
         cpu_before = psutil.cpu_times()
-        watch = demo.Stopwatch()
+        watch = Stopwatch()
         since = datetime.now(UTC) - timedelta(seconds=1)
-        for source in ("education", "business"):
-            demo.backfill(settings, f"ingest_{source}", INTERVAL, 1)
+        for source in SOURCES:
+            client.backfill(settings, dags.ingest_dag(source), INTERVAL, 1)
         deadline = time.monotonic() + TIMEOUT_S
-        ingest_runs = [r for source in ("education", "business")
-                       for r in demo.wait_for_runs(settings, f"ingest_{source}", INTERVAL, 1,
-                                                   deadline - time.monotonic())]
-        runs = ingest_runs + demo.wait_for_transforms(
+        ingest_runs = [r for source in SOURCES
+                       for r in client.wait_for_runs(settings, dags.ingest_dag(source),
+                                                     INTERVAL, 1, deadline - time.monotonic())]
+        runs = ingest_runs + wait_for_transforms(
             settings, INTERVAL, 1, since, deadline - time.monotonic(),
             echo=lambda line: print(f"[{profile}] {line}", flush=True))
         wall = time.monotonic() - (deadline - TIMEOUT_S)
@@ -189,9 +186,12 @@ def run_profile(work: Path, profile: str, release: Path, scale: float) -> dict[s
 def _stage_walls(result: dict[str, Any]) -> dict[str, float]:
     """Seconds from the chain's start to the end of each stage's last run, and each stage's
     own span (its first run's start to its last run's end)."""
+    from lakeops.catalog import dags
+
+    stages = {"ingest": dags.INGEST, "features": dags.FEATURES, "marts": (dags.DBT_BUILD,)}
     out = {}
-    for stage, prefixes in STAGES.items():
-        spans = [d for d in result["dags"] if d["dag_id"].startswith(prefixes)]
+    for stage, dag_ids in stages.items():
+        spans = [d for d in result["dags"] if d["dag_id"] in dag_ids]
         if spans:
             out[f"{stage} span"] = max(d["last_end_s"] for d in spans) \
                 - min(d["first_start_s"] for d in spans)

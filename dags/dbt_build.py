@@ -8,10 +8,8 @@ when a task runs.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
-import pendulum
 from airflow.sdk import DAG, Asset, TriggerRule, task
 from cosmos import (
     DbtDag,
@@ -26,11 +24,11 @@ from cosmos import (
 from cosmos.constants import PRODUCER_WATCHER_TASK_ID
 from cosmos.operators.local import DbtDocsLocalOperator
 
-from lakeops.catalog import datasets
+from lakeops.airflow.defaults import DATA_PLATFORM, dag_args
+from lakeops.catalog import dags, datasets
 from lakeops.core.settings import Settings, get_settings
 from lakeops.transform import dbt
 
-START = pendulum.datetime(2024, 10, 1, tz="UTC")
 # measured by benchmarks/dbt_bench.py: one `dbt build` that the model tasks follow beats a
 # dbt invocation per task (figures in dbt/README.md)
 MODE = ExecutionMode.WATCHER
@@ -85,23 +83,15 @@ def _sources() -> list[Asset]:
 def _dag_args(settings: Settings, mode: ExecutionMode) -> dict[str, Any]:
     local = settings.dbt_target_name == "local"
     return {
-        "dag_id": "dbt_build",
+        "dag_id": dags.DBT_BUILD,
         "description": "dbt models, tests and docs over the curated lake and the features",
         "doc_md": DOC.format(manifest=dbt.dag_manifest_path(settings), mode=mode.value,
                              mode_doc=MODE_DOC[mode], target=settings.dbt_target_name),
-        "start_date": START,
-        "catchup": False,
-        "max_active_runs": 1,
         # the DuckDB file takes one writer: each dbt invocation holds a file lock on the
         # local target; with a dbt process per task, run them one by one as well
         "max_active_tasks": 1 if local and mode == ExecutionMode.LOCAL
         else settings.airflow_parallelism,
-        "tags": ["lakeops", "dbt", "marts"],
-        "default_args": {
-            "owner": "data-platform",
-            "retries": 1,
-            "retry_delay": timedelta(seconds=30),
-        },
+        **dag_args(DATA_PLATFORM, "dbt", "marts"),
     }
 
 

@@ -7,17 +7,15 @@ what they write come from :mod:`lakeops.catalog.datasets`.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
-import pendulum
 from airflow.sdk import DAG, Param, task
 
+from lakeops.airflow.defaults import DATA_PLATFORM, dag_args
+from lakeops.catalog import dags
 from lakeops.catalog.datasets import FEATURE_JOBS, FeatureJob
 from lakeops.core.settings import get_settings
 from lakeops.transform import spark
-
-START = pendulum.datetime(2024, 10, 1, tz="UTC")
 
 DOC = """
 ### Features `{source}` (Spark)
@@ -37,19 +35,14 @@ hand, trigger with conf `{{"interval": "YYYY-MM-DD"}}`.
 def build(job: FeatureJob) -> DAG:
     out = job.output
     with DAG(
-        dag_id=f"features_{job.source}",
+        dag_id=dags.features_dag(job.source),
         description=f"Spark feature job {job.job} over the curated {job.source} tables",
         doc_md=DOC.format(source=job.source, job=job.job, path=out.path, uri=out.uri,
                           inputs=", ".join(d.table for d in job.inputs)),
         schedule=[d.asset() for d in job.inputs],
-        start_date=START,
-        catchup=False,
-        max_active_runs=1,
         params={"interval": Param(None, type=["null", "string"],
                                   description="recompute this day (YYYY-MM-DD) by hand")},
-        tags=["lakeops", "features", "spark", job.source],
-        default_args={"owner": "data-platform", "retries": 1,
-                      "retry_delay": timedelta(seconds=30)},
+        **dag_args(DATA_PLATFORM, "features", "spark", job.source),
     ) as dag:
 
         @task(task_id=job.job, outlets=[out.asset()])
@@ -63,4 +56,4 @@ def build(job: FeatureJob) -> DAG:
 
 
 for _job in FEATURE_JOBS.values():
-    globals()[f"features_{_job.source}"] = build(_job)
+    globals()[dags.features_dag(_job.source)] = build(_job)

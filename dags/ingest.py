@@ -1,23 +1,22 @@
 """Ingest DAGs: one per source (``ingest_education``, ``ingest_business``).
 
-Only wiring lives here; the work is in :mod:`lakeops.ingest.stage` (plain functions that the CLI
-and the tests call too).
+Only wiring lives here; the work is in :mod:`lakeops.ingest.stage`,
+:mod:`lakeops.validate.audit` and :mod:`lakeops.validate.publish` (plain functions that the
+CLI and the tests call too).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, task
 
-from lakeops.catalog import datasets
+from lakeops.airflow.defaults import DATA_PLATFORM, dag_args
+from lakeops.catalog import dags, datasets
 from lakeops.catalog.contracts import TABLES, get_contract
 from lakeops.core.settings import get_settings
 from lakeops.ingest import stage as ingest
-from lakeops.validate import audit as validate
+from lakeops.validate import audit, publish
+from lakeops.validate.workspace import fk_parents, parent_tables, publish_order
 
-START = pendulum.datetime(2024, 10, 1, tz="UTC")
 INTERVAL = "{{ data_interval_start | ds }}"
 
 DOC = """
@@ -52,20 +51,12 @@ Tables: {tables}.
 def build(source: str) -> DAG:
     settings = get_settings()
     with DAG(
-        dag_id=f"ingest_{source}",
+        dag_id=dags.ingest_dag(source),
         description=f"Land {source} deliveries into the raw zone of the lake",
         doc_md=DOC.format(source=source, tables=", ".join(TABLES[source])),
         schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
-        start_date=START,
-        catchup=False,
-        # intervals run in order: a day is checked against the days published before it
-        max_active_runs=1,
-        tags=["lakeops", "ingest", source],
-        default_args={
-            "owner": "data-platform",
-            "retries": 1,
-            "retry_delay": timedelta(seconds=30),
-        },
+        # one active run: a day is checked against the days published before it
+        **dag_args(DATA_PLATFORM, "ingest", source),
     ) as dag:
         wait = task.sensor(
             task_id="wait_for_delivery",
@@ -89,22 +80,22 @@ def build(source: str) -> DAG:
         )
         wait >> list(ingested.values()) >> record
         published = {}
-        for table in validate.publish_order(source):  # foreign-key parents first
-            audit = task(task_id=f"validate_{table}")(validate.validate_table)(
+        for table in publish_order(source):  # foreign-key parents first
+            audited = task(task_id=f"validate_{table}")(audit.validate_table)(
                 source=source, table=table, interval=INTERVAL
             )
             published[table] = task(
                 task_id=f"publish_{table}",
                 outlets=[datasets.curated(source, table).asset()],
-            )(validate.publish_table)(source=source, table=table, interval=INTERVAL)
+            )(publish.publish_table)(source=source, table=table, interval=INTERVAL)
             contract = get_contract(source, table)
             # cross-table rules read today's delivery of their tables; foreign keys read
             # the parent as published, so a row whose parent was quarantined is too
-            [ingested[table], *(ingested[p] for p in sorted(validate.parent_tables(contract))),
-             *(published[p] for p in sorted(validate.fk_parents(contract)))] >> audit
-            audit >> published[table]
+            [ingested[table], *(ingested[p] for p in sorted(parent_tables(contract))),
+             *(published[p] for p in sorted(fk_parents(contract)))] >> audited
+            audited >> published[table]
     return dag
 
 
 for _source in TABLES:
-    globals()[f"ingest_{_source}"] = build(_source)
+    globals()[dags.ingest_dag(_source)] = build(_source)

@@ -17,21 +17,18 @@ Only wiring lives here; the work is in :mod:`lakeops.ml`.
 from __future__ import annotations
 
 import math
-from datetime import timedelta
 from typing import Any
 
-import pendulum
 from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from lakeops.catalog import datasets
+from lakeops.airflow.defaults import ML_PLATFORM, dag_args
+from lakeops.catalog import dags, datasets
 from lakeops.core.settings import get_settings
 from lakeops.ml import gate, monitor, runs, score, train
 from lakeops.ml.specs import SPECS, ModelSpec
 from lakeops.transform import spark
 
-START = pendulum.datetime(2024, 10, 1, tz="UTC")
-DEFAULTS = {"owner": "ml-platform", "retries": 1, "retry_delay": timedelta(seconds=30)}
 PARAMS = {"interval": Param(None, type=["null", "string"],
                             description="run for this day (YYYY-MM-DD) by hand")}
 
@@ -103,14 +100,13 @@ def _interval(context: dict[str, Any]) -> str:
 def _train_dag(s: ModelSpec) -> DAG:
     mart = datasets.mart(s.training_mart)
     with DAG(
-        dag_id=f"train_{s.name}",
+        dag_id=dags.train_dag(s.name),
         description=f"Train, register and gate {s.name}",
         doc_md=TRAIN_DOC.format(model=s.name, mart=s.training_mart),
         schedule=AssetOrTimeSchedule(
             timetable=CronTriggerTimetable("0 3 * * 1", timezone="UTC"),
             assets=(mart.asset() | datasets.DRIFT_ALERTS[s.name].asset())),
-        start_date=START, catchup=False, max_active_runs=1, params=PARAMS,
-        tags=["lakeops", "ml", "train", s.source], default_args=DEFAULTS,
+        params=PARAMS, **dag_args(ML_PLATFORM, "ml", "train", s.source),
     ) as dag:
 
         @task(task_id="train")
@@ -149,12 +145,11 @@ def _announce(s: ModelSpec, decision: Any) -> None:
 def _score_dag(s: ModelSpec) -> DAG:
     features = datasets.mart(s.features_mart)
     with DAG(
-        dag_id=f"score_{s.name}",
+        dag_id=dags.score_dag(s.name),
         description=f"Batch scoring with {s.name}@champion",
         doc_md=SCORE_DOC.format(model=s.name, mart=s.features_mart, uri=s.predictions.uri),
         schedule=(features.asset() | datasets.CHAMPIONS[s.name].asset()),
-        start_date=START, catchup=False, max_active_runs=1,
-        params=PARAMS, tags=["lakeops", "ml", "score", s.source], default_args=DEFAULTS,
+        params=PARAMS, **dag_args(ML_PLATFORM, "ml", "score", s.source),
     ) as dag:
 
         @task(task_id="score", outlets=[s.predictions.asset()])
@@ -181,12 +176,11 @@ def _score_dag(s: ModelSpec) -> DAG:
 
 def _monitor_dag(s: ModelSpec) -> DAG:
     with DAG(
-        dag_id=f"monitor_{s.name}",
+        dag_id=dags.monitor_dag(s.name),
         description=f"Drift and realised quality of {s.name}",
         doc_md=MONITOR_DOC.format(model=s.name, alert=datasets.DRIFT_ALERTS[s.name].uri),
-        schedule=[s.predictions.asset()], start_date=START, catchup=False,
-        max_active_runs=1, params=PARAMS, tags=["lakeops", "ml", "monitor", s.source],
-        default_args=DEFAULTS,
+        schedule=[s.predictions.asset()], params=PARAMS,
+        **dag_args(ML_PLATFORM, "ml", "monitor", s.source),
     ) as dag:
 
         @task(task_id="monitor", outlets=[s.drift.asset()])
@@ -222,6 +216,6 @@ def _monitor_dag(s: ModelSpec) -> DAG:
 
 
 for _spec in SPECS.values():
-    globals()[f"train_{_spec.name}"] = _train_dag(_spec)
-    globals()[f"score_{_spec.name}"] = _score_dag(_spec)
-    globals()[f"monitor_{_spec.name}"] = _monitor_dag(_spec)
+    globals()[dags.train_dag(_spec.name)] = _train_dag(_spec)
+    globals()[dags.score_dag(_spec.name)] = _score_dag(_spec)
+    globals()[dags.monitor_dag(_spec.name)] = _monitor_dag(_spec)

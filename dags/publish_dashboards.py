@@ -11,31 +11,27 @@ from __future__ import annotations
 import functools
 import logging
 import operator
-from datetime import timedelta
 from typing import Any
 
-import pendulum
 from airflow.sdk import DAG, task
 
-from lakeops.catalog import datasets
+from lakeops.airflow.defaults import ANALYTICS, dag_args
+from lakeops.catalog import dags, datasets
 from lakeops.core.settings import get_settings
 
 log = logging.getLogger(__name__)
-START = pendulum.datetime(2024, 10, 1, tz="UTC")
 # the marts the dashboards chart: once dbt rebuilt all of them (one run per build)
 DASHBOARD_MARTS = ("business_kpis_daily", "business_revenue_by_category",
                    "education_kpis_weekly", "education_engagement_trend",
                    "education_assessment_performance")
 
 with DAG(
-    dag_id="publish_dashboards",
+    dag_id=dags.PUBLISH_DASHBOARDS,
     description="Publish the Superset dashboards as code and warm their caches",
     doc_md=__doc__,
     schedule=functools.reduce(operator.and_, [datasets.mart(m).asset()
                                              for m in DASHBOARD_MARTS]),
-    start_date=START, catchup=False, max_active_runs=1,
-    tags=["lakeops", "dashboards", "superset"],
-    default_args={"owner": "analytics", "retries": 1, "retry_delay": timedelta(seconds=30)},
+    **dag_args(ANALYTICS, "dashboards", "superset"),
 ) as publish_dashboards:
 
     @task(task_id="publish")

@@ -6,16 +6,13 @@ call too).
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, task
 
-from lakeops.catalog import datasets
+from lakeops.airflow.defaults import DATA_PLATFORM, dag_args
+from lakeops.catalog import dags, datasets
 from lakeops.core.settings import get_settings
 from lakeops.landing import retention
 
-START = pendulum.datetime(2024, 10, 1, tz="UTC")
 INTERVAL = "{{ data_interval_start | ds }}"
 
 DOC = """
@@ -42,20 +39,12 @@ once saying so: deliver the file again to re-process it.
 def build() -> DAG:
     settings = get_settings()
     with DAG(
-        dag_id="purge_landing",
+        dag_id=dags.PURGE_LANDING,
         description="Purge PII-bearing deliveries older than the landing retention",
         doc_md=DOC.format(days=settings.landing_retention_days,
                           uri=datasets.LANDING_PURGES.uri),
         schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
-        start_date=START,
-        catchup=False,
-        max_active_runs=1,
-        tags=["lakeops", "retention", "privacy"],
-        default_args={
-            "owner": "data-platform",
-            "retries": 1,
-            "retry_delay": timedelta(seconds=30),
-        },
+        **dag_args(DATA_PLATFORM, "retention", "privacy"),
     ) as dag:
         task(task_id="purge_landing", outlets=[datasets.LANDING_PURGES.asset()])(
             retention.purge_landing

@@ -18,6 +18,7 @@ from tests.integration.shared_platform import DAYS, FEATURE_DAYS, INTERVALS, KIL
 
 from lakeops import services
 from lakeops.airflow import client as airflow_api
+from lakeops.catalog import dags
 from lakeops.core.settings import Settings
 from lakeops.demo import run as demo
 from lakeops.query import connect
@@ -49,21 +50,16 @@ def test_the_demo_prints_and_keeps_its_stage_timings(ran: tuple[Settings, str, l
                                     "ingest, validate, publish (Airflow)",
                                     "features and dbt after the last ingest"}
     assert saved["total_s"] == pytest.approx(sum(saved["stages"].values()))
-    assert {d["dag_id"] for d in saved["dags"]} >= {
-        "ingest_education", "ingest_business", "features_education", "features_business",
-        "dbt_build"}
+    assert {d["dag_id"] for d in saved["dags"]} >= {*dags.INGEST, *dags.FEATURES,
+                                                    dags.DBT_BUILD}
     assert "total (after setup)" in report
 
 
 def test_every_run_the_demo_started_succeeded(ran: tuple[Settings, str, list[str]]) -> None:
-    from airflow_client.client import DagRunApi
-
     settings, report, lines = ran
     assert "FAILED" not in report, report
-    for dag_id in ("features_education", "features_business", "dbt_build"):
-        with airflow_api.airflow_client(settings) as client:
-            runs = [r.model_dump(mode="json")
-                    for r in DagRunApi(client).get_dag_runs(dag_id).dag_runs]
+    for dag_id in (*dags.FEATURES, dags.DBT_BUILD):
+        runs = airflow_api.list_runs(settings, dag_id)
         assert runs, f"{dag_id} never ran"
         assert {r["state"] for r in runs} == {"success"}, (dag_id, runs)
         # started by data (or, for dbt, once by hand for an unpaired last feature run)
@@ -78,8 +74,6 @@ def test_both_models_are_champions_scoring_and_monitored(
         ran: tuple[Settings, str, list[str]]) -> None:
     """The demo ends with each model registered, promoted by the gate, and its champion's
     predictions and drift numbers readable through the SQL endpoint for the recent days."""
-    from airflow_client.client import DagRunApi
-
     from lakeops.ml import score
     from lakeops.ml.specs import SPECS
 
@@ -106,9 +100,7 @@ def test_both_models_are_champions_scoring_and_monitored(
         champions = {str(v) for v in range(1, int(champion.version) + 1)}
         assert {r["v"] for r in scored} | {r["w"] for r in scored} <= champions, scored
         assert [str(r["interval"])[:10] for r in drift] == days, name
-        with airflow_api.airflow_client(settings) as client:
-            runs = DagRunApi(client).get_dag_runs(f"train_{name}").dag_runs
-        states = [r.state.value for r in runs]
+        states = [r["state"] for r in airflow_api.list_runs(settings, dags.train_dag(name))]
         # a retraining a drift alert started may still run when the demo reports
         assert "success" in states and set(states) <= {"success", "running", "queued"}, states
         assert f"v{champion.version}" in report

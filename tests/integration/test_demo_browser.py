@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import pytest
 from tests.integration.shared_platform import FEATURE_DAYS, INTERVALS
 
+from lakeops.catalog import dags
 from lakeops.core.settings import Settings
 from lakeops.dashboards import bundle as dashboards
 from lakeops.query import connect
@@ -270,10 +271,7 @@ def _orders_match_the_endpoint(settings: Settings, results: list[dict[str, Any]]
 
 # --- Airflow, MLflow, docs --------------------------------------------------------------
 
-PLATFORM_DAGS = ["ingest_education", "ingest_business", "features_education",
-                 "features_business", "dbt_build", "train_customer_churn",
-                 "train_student_at_risk", "score_customer_churn", "score_student_at_risk",
-                 "monitor_customer_churn", "monitor_student_at_risk", "publish_dashboards"]
+PLATFORM_DAGS = [*dags.INGEST, *dags.DATA_DRIVEN]  # what the demo runs
 
 
 def test_airflow_lists_the_platform_dags_and_their_successful_runs(
@@ -285,12 +283,12 @@ def test_airflow_lists_the_platform_dags_and_their_successful_runs(
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("link", name="Dags").first.wait_for()
     page.goto(f"{platform.airflow_url}/dags")
-    page.get_by_role("link", name="train_student_at_risk").first.wait_for()
+    page.get_by_role("link", name=dags.train_dag("student_at_risk")).first.wait_for()
     listed = page.locator("body").inner_text()
     tab.shot("airflow-dags")
-    assert [d for d in PLATFORM_DAGS + ["purge_landing"] if d not in listed] == []
+    assert [d for d in dags.ALL if d not in listed] == []
     page.goto(f"{platform.airflow_url}/dag_runs?state=success")
-    page.get_by_role("link", name="dbt_build").first.wait_for()
+    page.get_by_role("link", name=dags.DBT_BUILD).first.wait_for()
     page.wait_for_timeout(1000)
     runs = page.locator("table").inner_text()
     tab.shot("airflow-successful-runs")

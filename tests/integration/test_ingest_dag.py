@@ -17,14 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow_client.client import DagRunApi, TaskInstanceApi, TriggerDAGRunPostBody
+from airflow_client.client import TaskInstanceApi
 
 from lakeops import services
 from lakeops.airflow import client as airflow_api
+from lakeops.catalog import dags
 from lakeops.catalog.contracts import TABLES
 from lakeops.core.settings import Settings
-from lakeops.demo import run as demo
 from lakeops.onboarding import oulad
+from lakeops.onboarding.oulad_release import RELEASE_ZIP
 from lakeops.storage.lake import Lake
 from lakeops.synthetic.generate import generate
 
@@ -32,6 +33,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900
 
 DAY1, DAY2, DAY3 = date(2024, 10, 1), date(2024, 10, 2), date(2024, 10, 3)
 DAY6 = date(2024, 10, 6)  # the OULAD release's historical load
+INGEST_EDUCATION, INGEST_BUSINESS = dags.ingest_dag("education"), dags.ingest_dag("business")
+FEATURES_BUSINESS = dags.features_dag("business")
 
 
 def _free_port() -> int:
@@ -64,7 +67,7 @@ def test_dags_test_ingests_an_interval(airflow: Settings) -> None:
     DAY2 covers the last complete daily interval before it: [DAY1, DAY2)."""
     env = services.airflow_env(airflow)
     proc = subprocess.run(
-        [str(Path(sys.executable).parent / "airflow"), "dags", "test", "ingest_education",
+        [str(Path(sys.executable).parent / "airflow"), "dags", "test", INGEST_EDUCATION,
          DAY2.isoformat()],
         env=env, capture_output=True, text=True, timeout=600,
     )
@@ -81,19 +84,17 @@ def test_dags_test_ingests_an_interval(airflow: Settings) -> None:
 
 def test_scheduler_backfills_both_days(airflow: Settings) -> None:
     """A backfill through the REST API: the scheduler runs each interval's tasks."""
-    demo.wait_for_dag(airflow, "ingest_business")
-    demo.wait_for_dag(airflow, "features_business")  # runs on the curated tables' assets
-    demo.unpause(airflow, "features_business")
-    demo.backfill(airflow, "ingest_business", DAY1, 2)
-    runs = demo.wait_for_runs(airflow, "ingest_business", DAY1, 2, timeout=600)
+    airflow_api.wait_for_dag(airflow, INGEST_BUSINESS)
+    # features_business runs on the curated tables' assets
+    airflow_api.wait_and_unpause(airflow, [FEATURES_BUSINESS])
+    airflow_api.backfill(airflow, INGEST_BUSINESS, DAY1, 2)
+    runs = airflow_api.wait_for_runs(airflow, INGEST_BUSINESS, DAY1, 2, timeout=600)
     assert sorted(r["state"] for r in runs) == ["success", "success"]
     lake = Lake.from_settings(airflow)
     assert lake.partitions("raw", "business/orders") == [DAY1.isoformat(), DAY2.isoformat()]
-    with airflow_api.airflow_client(airflow) as client:
-        tis = TaskInstanceApi(client).get_task_instances(
-            "ingest_business", runs[0]["dag_run_id"]).task_instances
-    assert {t.task_id for t in tis} >= {f"ingest_{t}" for t in TABLES["business"]}
-    assert {t.model_dump(mode="json")["state"] for t in tis} == {"success"}
+    tis = airflow_api.task_instances(airflow, INGEST_BUSINESS, runs[0]["dag_run_id"])
+    assert {t["task_id"] for t in tis} >= {f"ingest_{t}" for t in TABLES["business"]}
+    assert {t["state"] for t in tis} == {"success"}
     # every delivered file is archived in the landing store (beside the lake), none left in
     # the inbox, none deleted, none copied into the lake
     landing = Lake.landing(airflow)
@@ -106,17 +107,16 @@ def test_publishing_curated_tables_triggers_the_spark_features(airflow: Settings
     """Data-aware scheduling: the ingest runs' publications start features_business, whose
     task runs spark-submit for the intervals that were published."""
     lake = Lake.from_settings(airflow)
-    deadline = time.monotonic() + 600
-    runs: list[dict] = []
-    while time.monotonic() < deadline:
-        with airflow_api.airflow_client(airflow) as client:
-            runs = [r.model_dump(mode="json") for r in
-                    DagRunApi(client).get_dag_runs("features_business").dag_runs]
-        done = [r for r in runs if r["state"] in ("success", "failed")]
-        if done and len(done) == len(runs) and lake.partitions(
-                "features", "business/customer_day") == [DAY1.isoformat(), DAY2.isoformat()]:
-            break
-        time.sleep(5)
+
+    def finished() -> list[dict[str, Any]] | None:
+        runs = airflow_api.list_runs(airflow, FEATURES_BUSINESS)
+        done = [r for r in runs if r["state"] in airflow_api.TERMINAL]
+        published = lake.partitions("features", "business/customer_day")
+        return runs if done and len(done) == len(runs) and published == [
+            DAY1.isoformat(), DAY2.isoformat()] else None
+
+    runs = airflow_api.poll(finished, timeout=600, interval=5, describe=lambda: (
+        f"{FEATURES_BUSINESS}: {airflow_api.list_runs(airflow, FEATURES_BUSINESS)}"))
     assert runs and {r["state"] for r in runs} == {"success"}, runs
     assert {r["run_type"] for r in runs} == {"asset_triggered"}
     assert lake.partitions("features", "business/customer_day") == [
@@ -126,22 +126,16 @@ def test_publishing_curated_tables_triggers_the_spark_features(airflow: Settings
 
 
 def test_missing_delivery_fails_after_the_sensor_timeout(airflow: Settings) -> None:
-    demo.wait_for_dag(airflow, "ingest_education")
-    demo.unpause(airflow, "ingest_education")
+    airflow_api.wait_and_unpause(airflow, [INGEST_EDUCATION])
     day3 = datetime(DAY3.year, DAY3.month, DAY3.day, tzinfo=UTC)
-    client = airflow_api.airflow_client(airflow)
-    runs_api, tis_api = DagRunApi(client), TaskInstanceApi(client)
-    run = runs_api.trigger_dag_run("ingest_education", TriggerDAGRunPostBody(
-        dag_run_id="missing_day3", logical_date=day3, data_interval_start=day3,
-        data_interval_end=day3 + timedelta(days=1)))
-    deadline = time.monotonic() + 300
-    while True:
-        state = runs_api.get_dag_run("ingest_education", run.dag_run_id).state.value
-        if state in ("success", "failed") or time.monotonic() > deadline:
-            break
-        time.sleep(3)
-    assert state == "failed"
-    ti = tis_api.get_task_instance("ingest_education", "missing_day3", "wait_for_delivery")
+    run = airflow_api.trigger(airflow, INGEST_EDUCATION, dag_run_id="missing_day3",
+                              logical_date=day3, data_interval_start=day3,
+                              data_interval_end=day3 + timedelta(days=1))
+    done = airflow_api.wait_for_run(airflow, INGEST_EDUCATION, run["dag_run_id"], timeout=300,
+                                    interval=3)
+    assert done["state"] == "failed"
+    tis_api = TaskInstanceApi(airflow_api.airflow_client(airflow))
+    ti = tis_api.get_task_instance(INGEST_EDUCATION, "missing_day3", "wait_for_delivery")
     assert ti.state is not None and ti.state.value == "failed"
     # the sensor has a retry (for a poke killed under it); Airflow 3.3 may end a
     # rescheduled sensor's attempt and retry it, but the wait is bounded from the run's
@@ -167,7 +161,7 @@ def _log(tis_api: Any, run_id: str, try_number: int) -> str:
     from airflow_client.client.exceptions import NotFoundException
 
     try:
-        return str(tis_api.get_log("ingest_education", run_id, "wait_for_delivery",
+        return str(tis_api.get_log(INGEST_EDUCATION, run_id, "wait_for_delivery",
                                    try_number).to_dict())
     except NotFoundException:
         return ""
@@ -179,7 +173,7 @@ def test_the_oulad_release_loads_through_the_scheduler(airflow: Settings,
     checked, delivered as a historical load and ingested by the scheduler's run of
     ingest_education: every row published, each quirk as the contracts declare."""
     fixture = Path(__file__).parents[1] / "data" / "oulad_release"
-    archive = tmp_path / oulad.RELEASE_ZIP
+    archive = tmp_path / RELEASE_ZIP
     with zipfile.ZipFile(archive, "w") as zf:
         for f in sorted(fixture.glob("*.csv")):
             zf.write(f, f.name)

@@ -35,23 +35,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from airflow_client.client import (
-    AssetApi,
-    DAGApi,
-    DAGPatchBody,
-    DagRunApi,
-    DagRunMutableStates,
-    DAGRunPatchBody,
-    TaskInstanceApi,
-    TriggerDAGRunPostBody,
-)
+from airflow_client.client import DagRunApi, DagRunMutableStates, DAGRunPatchBody
 from tests.conftest import free_port
 
 from lakeops import services
 from lakeops.airflow import client as airflow_api
-from lakeops.catalog import datasets
+from lakeops.airflow.client import list_runs, task_states
+from lakeops.catalog import dags, datasets
 from lakeops.core.settings import Settings
-from lakeops.demo import run as demo
 from lakeops.ml import data, synthetic
 from lakeops.ml.specs import spec
 from lakeops.storage.lake import DATA_FILE, Lake, partition_dir, table_path
@@ -60,12 +51,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900
 
 MODEL = "student_at_risk"
 SPEC = spec(MODEL)
-TRAIN, SCORE, MONITOR = f"train_{MODEL}", f"score_{MODEL}", f"monitor_{MODEL}"
+TRAIN, SCORE, MONITOR = dags.train_dag(MODEL), dags.score_dag(MODEL), dags.monitor_dag(MODEL)
 # two data intervals and the presentation day the feature job wrote for each
 D, D2 = "2024-10-07", "2024-10-08"
 AS_OF = {D: 70, D2: 77}  # the training mart's prediction days are 0, 7, ..., 63
 ENGAGEMENT = [c for c in SPEC.numeric if c.startswith(("clicks_", "active_days_"))]
-TERMINAL = {"success", "failed"}
 RUN_TIMEOUT_S = 420  # per run; generous: benchmarks may share the 2 cores
 
 
@@ -121,10 +111,6 @@ def prepare_lake(settings: Settings) -> dict[str, pd.DataFrame]:
 # -- Airflow ----------------------------------------------------------------------------
 
 
-def _client(settings: Settings) -> Any:
-    return airflow_api.airflow_client(settings)
-
-
 def task_logs(settings: Settings, dag_id: str, run_id: str, chars: int = 4000) -> str:
     """The tail of every task log of a run (``<airflow home>/logs``), for failures."""
     folder = settings.airflow_home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}"
@@ -133,66 +119,31 @@ def task_logs(settings: Settings, dag_id: str, run_id: str, chars: int = 4000) -
     return "\n".join(parts) or f"(no task logs under {folder})"
 
 
-def task_states(settings: Settings, dag_id: str, run_id: str) -> dict[str, str | None]:
-    with _client(settings) as client:
-        tis = airflow_api.retry_busy(TaskInstanceApi(client).get_task_instances,
-                                  dag_id, run_id).task_instances
-    return {t.task_id: t.state.value if t.state else None for t in tis}
-
-
 def wait_for_run(settings: Settings, dag_id: str, run_id: str,
                  timeout: float = RUN_TIMEOUT_S) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        with _client(settings) as client:
-            run = airflow_api.retry_busy(DagRunApi(client).get_dag_run, dag_id, run_id)
-        state = run.state.value if run.state else None
-        if state in TERMINAL:
-            return dict(run.model_dump(mode="json"))
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{dag_id}/{run_id} still {state} after {timeout:.0f}s; "
-                               f"tasks {task_states(settings, dag_id, run_id)}\n"
-                               + task_logs(settings, dag_id, run_id))
-        time.sleep(2)
+    """:func:`lakeops.airflow.client.wait_for_run`, with the task logs on a timeout."""
+    try:
+        return airflow_api.wait_for_run(settings, dag_id, run_id, timeout)
+    except TimeoutError as exc:
+        raise TimeoutError(f"{exc}\n{task_logs(settings, dag_id, run_id)}") from None
 
 
 def run_dag(settings: Settings, dag_id: str, interval: str) -> dict[str, Any]:
     """Trigger ``dag_id`` with conf ``{"interval": interval}``; its finished run, which
     must have succeeded (else the task logs are in the failure)."""
     started = time.monotonic()
-    with _client(settings) as client:
-        run = airflow_api.retry_busy(DagRunApi(client).trigger_dag_run, dag_id,
-                                  TriggerDAGRunPostBody(logical_date=None,
-                                                        conf={"interval": interval}))
-    done = wait_for_run(settings, dag_id, run.dag_run_id)
+    run_id = airflow_api.trigger(settings, dag_id, conf={"interval": interval})["dag_run_id"]
+    done = wait_for_run(settings, dag_id, run_id)
     print(f"{dag_id} {interval}: {done['state']} in {time.monotonic() - started:.0f}s")
     assert done["state"] == "success", (
-        f"{dag_id}/{run.dag_run_id} {done['state']}: "
-        f"{task_states(settings, dag_id, run.dag_run_id)}\n"
-        + task_logs(settings, dag_id, run.dag_run_id))
+        f"{dag_id}/{run_id} {done['state']}: {task_states(settings, dag_id, run_id)}\n"
+        + task_logs(settings, dag_id, run_id))
     return done
-
-
-def set_paused(settings: Settings, dag_id: str, paused: bool) -> None:
-    with _client(settings) as client:
-        airflow_api.retry_busy(DAGApi(client).patch_dag, dag_id, DAGPatchBody(is_paused=paused))
-
-
-def runs_of(settings: Settings, dag_id: str) -> list[dict[str, Any]]:
-    with _client(settings) as client:
-        runs = airflow_api.retry_busy(DagRunApi(client).get_dag_runs, dag_id, limit=100)
-    return [r.model_dump(mode="json") for r in runs.dag_runs]
 
 
 def alert_events(settings: Settings) -> list[dict[str, Any]]:
     """Every event of ``student_at_risk``'s drift-alert asset."""
-    uri = datasets.DRIFT_ALERTS[MODEL].uri
-    with _client(settings) as client:
-        api = AssetApi(client)
-        [asset] = [a for a in airflow_api.retry_busy(api.get_assets, uri_pattern=uri).assets
-                   if a.uri == uri]
-        events = airflow_api.retry_busy(api.get_asset_events, asset_id=asset.id).asset_events
-    return [e.model_dump(mode="json") for e in events]
+    return airflow_api.asset_events(settings, datasets.DRIFT_ALERTS[MODEL].uri)
 
 
 def stop_the_missed_weekly_run(settings: Settings, timeout: float = 120) -> None:
@@ -203,15 +154,15 @@ def stop_the_missed_weekly_run(settings: Settings, timeout: float = 120) -> None
     (``max_active_runs=1``)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        scheduled = [r for r in runs_of(settings, TRAIN) if r["run_type"] == "scheduled"]
+        scheduled = [r for r in list_runs(settings, TRAIN) if r["run_type"] == "scheduled"]
         if scheduled:
             run_id = scheduled[0]["dag_run_id"]
-            if scheduled[0]["state"] in TERMINAL:
+            if scheduled[0]["state"] in airflow_api.TERMINAL:
                 assert task_states(settings, TRAIN, run_id).get("train") == "skipped"
                 return
             if task_states(settings, TRAIN, run_id).get("train") in ("up_for_retry",
                                                                      "failed"):
-                with _client(settings) as client:
+                with airflow_api.airflow_client(settings) as client:
                     airflow_api.retry_busy(DagRunApi(client).patch_dag_run, TRAIN, run_id,
                                         DAGRunPatchBody(state=DagRunMutableStates.FAILED))
                 wait_for_run(settings, TRAIN, run_id, timeout=60)
@@ -235,11 +186,11 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     try:
         services.up(settings, services=["airflow", "mlflow"], timeout=300)
         for dag_id in (TRAIN, SCORE, MONITOR):
-            demo.wait_for_dag(settings, dag_id)
-        demo.unpause(settings, TRAIN)
+            airflow_api.wait_for_dag(settings, dag_id)
+        airflow_api.unpause(settings, TRAIN)
         stop_the_missed_weekly_run(settings)  # before the lake holds a mart to train on
         prepare_lake(settings)
-        demo.unpause(settings, SCORE)  # monitor: in step 4 (see the module docstring)
+        airflow_api.unpause(settings, SCORE)  # monitor: in step 4 (see the module docstring)
         print(f"\nplatform up in {time.monotonic() - started:.0f}s")
         yield settings
     finally:
@@ -270,7 +221,7 @@ def test_train_registers_and_promotes_the_first_version(platform: Settings) -> N
     assert row["decision"] == "promoted", row["reasons"]
     assert (row["champion_before"], row["champion_after"]) == (None, "1")
     assert row["interval"] == D and str(row["dag_run"]).startswith("manual__")
-    run_id = [r for r in runs_of(platform, TRAIN) if r["run_type"] == "manual"][0]["dag_run_id"]
+    run_id = [r for r in list_runs(platform, TRAIN) if r["run_type"] == "manual"][0]["dag_run_id"]
     assert task_states(platform, TRAIN, run_id)["new_champion"] == "success"
 
 
@@ -285,7 +236,7 @@ def test_train_on_shuffled_labels_registers_a_challenger_the_gate_rejects(
     assert row["decision"] == "rejected"
     assert "does not beat champion v1" in row["reasons"], row["reasons"]
     assert (row["champion_before"], row["champion_after"]) == ("1", "1")
-    manual = [r for r in runs_of(platform, TRAIN) if r["run_type"] == "manual"]
+    manual = [r for r in list_runs(platform, TRAIN) if r["run_type"] == "manual"]
     newest = max(manual, key=lambda r: r["run_after"])["dag_run_id"]
     assert task_states(platform, TRAIN, newest)["new_champion"] == "skipped"  # no rescoring
 
@@ -316,7 +267,7 @@ def drift_row(settings: Settings, interval: str) -> dict[str, Any]:
 
 
 def test_monitor_raises_no_alert_for_an_undrifted_interval(platform: Settings) -> None:
-    demo.unpause(platform, MONITOR)
+    airflow_api.unpause(platform, MONITOR)
     done = run_dag(platform, MONITOR, D)
     states = task_states(platform, MONITOR, done["dag_run_id"])
     assert states == {"monitor": "success", "drift_alert": "skipped",
@@ -328,10 +279,11 @@ def test_monitor_raises_no_alert_for_an_undrifted_interval(platform: Settings) -
 
 
 def test_drift_alert_schedules_retraining_by_itself(platform: Settings) -> None:
-    set_paused(platform, MONITOR, True)  # no monitoring run of its own on D2's predictions
+    # no monitoring run of its own on D2's predictions
+    airflow_api.set_paused(platform, MONITOR, True)
     run_dag(platform, SCORE, D2)
-    set_paused(platform, MONITOR, False)
-    since = {r["dag_run_id"] for r in runs_of(platform, TRAIN)}
+    airflow_api.set_paused(platform, MONITOR, False)
+    since = {r["dag_run_id"] for r in list_runs(platform, TRAIN)}
     done = run_dag(platform, MONITOR, D2)
     states = task_states(platform, MONITOR, done["dag_run_id"])
     assert states == {"monitor": "success", "drift_alert": "success",
@@ -347,11 +299,11 @@ def test_drift_alert_schedules_retraining_by_itself(platform: Settings) -> None:
     deadline = time.monotonic() + 300
     started: list[dict[str, Any]] = []
     while not started and time.monotonic() < deadline:
-        started = [r for r in runs_of(platform, TRAIN)
+        started = [r for r in list_runs(platform, TRAIN)
                    if r["dag_run_id"] not in since and r["run_type"] == "asset_triggered"]
         time.sleep(3)
-    assert started, f"no asset-triggered {TRAIN} run: {runs_of(platform, TRAIN)}"
-    with _client(platform) as client:
+    assert started, f"no asset-triggered {TRAIN} run: {list_runs(platform, TRAIN)}"
+    with airflow_api.airflow_client(platform) as client:
         upstream = airflow_api.retry_busy(DagRunApi(client).get_upstream_asset_events,
                                        TRAIN, started[0]["dag_run_id"]).asset_events
     assert {e.uri for e in upstream} == {datasets.DRIFT_ALERTS[MODEL].uri}

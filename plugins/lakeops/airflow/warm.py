@@ -25,7 +25,7 @@ import time
 
 # what the ingest, validate and publish tasks import when they run
 PRELOAD = ("duckdb", "pyarrow", "pyarrow.parquet", "pyarrow.compute", "great_expectations",
-           "lakeops.ingest.stage", "lakeops.validate.audit")
+           "lakeops.ingest.stage", "lakeops.validate.audit", "lakeops.validate.publish")
 
 log = logging.getLogger(__name__)
 
