@@ -43,7 +43,7 @@ to `champion` only if it beats the champion on the champion's frozen holdout by 
 configured margin (the first model: a trivial baseline) and passes the behavioural tests
 (invariance to the pseudonymous id, direction of engagement, minimum recall on critical
 slices) and the fairness bound; the decision and its numbers go to the version's tags and
-`lakeops.monitoring.model_decisions`.
+`lakehouse.monitoring.model_decisions`.
 """
 
 SCORE_DOC = """
@@ -64,7 +64,7 @@ When predictions are published: for every scored interval without drift numbers 
 Evidently compares the features and predictions with the champion's training reference
 (drift share, per-feature scores and PSI) and, once labels arrived, measures realised
 quality. Reports go to the docs site (`reports/drift/{model}/`) and the Evidently UI,
-numbers to `lakeops.monitoring.drift.{model}` and friends. Drift over the threshold emits
+numbers to `lakehouse.monitoring.drift.{model}` and friends. Drift over the threshold emits
 `{alert}`, which schedules `train_{model}`. **review_champion** compares the champion with
 its predecessor on the rows both scored (the predecessor scores in the shadow) whose
 labels arrived, and moves `champion` back when the champion does worse.

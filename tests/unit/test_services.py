@@ -355,6 +355,7 @@ def test_menu_links_and_access_table_come_from_the_entries(
     for key, value in services.lakeops_env(svc_settings).items():
         monkeypatch.setenv(key, value)
 
+    importlib.reload(importlib.import_module("lakeops.airflow.ui"))  # the class, anew
     plugin = importlib.reload(importlib.import_module("lakeops_airflow_plugin"))
     views = {v["name"]: v for v in plugin.LakeopsPlugin.external_views}
     assert views["Superset"] == {
@@ -367,10 +368,10 @@ def test_menu_links_and_access_table_come_from_the_entries(
 
     printed = CliRunner().invoke(app, ["status"]).output
     assert "superset" in printed and "restarts" in printed and "uptime" in printed
-    from lakeops.cli.app import _print_access
+    from lakeops.cli.platform import print_access
 
     capsys.readouterr()
-    _print_access(svc_settings)
+    print_access(svc_settings)
     table = capsys.readouterr().out
     assert f"Superset     {svc_settings.url(svc_settings.superset_port)}  user admin" in table
     assert f"Airflow UI   {svc_settings.airflow_url}  user admin  password " in table

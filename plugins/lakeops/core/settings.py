@@ -27,6 +27,10 @@ class Profile(StrEnum):
     CLUSTER = "cluster"
 
 
+class SettingsError(ValueError):
+    """The settings cannot work together; the message names the variable to change."""
+
+
 def _refuse_overlap(landing: str, lake: str) -> None:
     """Deliveries hold PII in clear: their folder must be neither the lake, nor inside it,
     nor hold it."""
@@ -37,7 +41,7 @@ def _refuse_overlap(landing: str, lake: str) -> None:
 
     a, b = norm(landing), norm(lake)
     if a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/"):
-        raise ValueError(
+        raise SettingsError(
             f"the landing zone {landing} overlaps the lake {lake}: deliveries hold PII in "
             f"clear and must live beside the lake, never inside it; set LAKEOPS_LANDING_URI "
             f"to a folder or bucket outside the lake")
@@ -232,7 +236,7 @@ class Settings(BaseSettings):
         elif self.lake_is_s3:
             bucket_and_prefix = self.lake.removeprefix("s3://").strip("/")
             if "/" not in bucket_and_prefix:
-                raise ValueError(
+                raise SettingsError(
                     f"the lake is the root of the bucket {self.lake}, so the landing zone "
                     f"cannot lie beside it; set LAKEOPS_LANDING_URI (e.g. "
                     f"s3://<another-bucket>) to where deliveries land")

@@ -191,7 +191,8 @@ def prepare_airflow(settings: Settings, deadline: float) -> None:
         )
     if result.returncode != 0:
         raise ServiceStartError(
-            f"airflow db migrate failed (exit {result.returncode}):\n{tail(log_path)}"
+            f"airflow db migrate failed (exit {result.returncode}); see the end of "
+            f"{log_path}:\n{tail(log_path)}"
         )
     marker.write_text(airflow_version + "\n")
 

@@ -59,8 +59,7 @@ def _debian_binary(name: str, package: str) -> str:
     if not found:
         raise ServiceStartError(
             f"the cluster profile needs Debian's package '{package}' ({name} not found): "
-            f"`make setup` installs it as root, otherwise run `sudo apt-get install "
-            f"{package}`")
+            f"run `make cluster-packages` as root, or `sudo apt-get install {package}`")
     return found
 
 

@@ -181,7 +181,8 @@ def _fail(settings: Settings, failed: list[ServiceStatus]) -> None:
     time.sleep(0.2)  # supervisord writes the last output after the exit
     raise ServiceStartError(
         "\n\n".join(
-            f"{s.name} exited during start ({s.detail}); last lines of its log:\n"
+            f"{s.name} exited during start ({s.detail}); see the end of "
+            f"{settings.log_dir / f'{s.name}.log'}:\n"
             f"{tail(settings.log_dir / f'{s.name}.log')}"
             for s in failed
         )

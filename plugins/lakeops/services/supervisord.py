@@ -246,7 +246,7 @@ def start(settings: Settings) -> Any:
     while (rpc := alive_proxy(settings)) is None:
         if result.returncode != 0 or time.monotonic() > deadline:
             raise ServiceStartError(
-                f"supervisord did not start (exit {result.returncode}): "
+                f"supervisord did not start (exit {result.returncode}, log {log_path}): "
                 f"{result.stderr.strip()}\n{tail(log_path)}")
         time.sleep(0.1)
     proc = psutil.Process(rpc.getPID())
