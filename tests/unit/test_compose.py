@@ -370,8 +370,7 @@ def test_the_worker_publishes_the_bundle_to_superset_against_dremio(
     from lakeops.dashboards import bundle as dashboards
     from lakeops.services.superset import superset_admin_password
 
-    zipped, passwords = dashboards.bundle(worker_settings,
-                                          dashboards._files(dashboards.ASSETS))
+    zipped, passwords = dashboards.bundle(worker_settings, dashboards.bundle_files())
     with zipfile.ZipFile(io.BytesIO(zipped)) as zf:
         texts = {n: zf.read(n).decode() for n in zf.namelist()}
     (db_name,) = [n for n in texts if "/databases/" in n]

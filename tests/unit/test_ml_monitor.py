@@ -14,6 +14,7 @@ import pytest
 
 from lakeops.catalog import datasets
 from lakeops.core.settings import Settings
+from lakeops.ml import drift, reports, workspace
 from lakeops.ml import monitor as mon
 from lakeops.ml.specs import spec
 from lakeops.storage.lake import Lake
@@ -75,13 +76,13 @@ def scored(settings: Settings) -> Settings:
 def test_psi_is_small_for_the_same_distribution_and_large_for_a_shift() -> None:
     rng = np.random.default_rng(0)
     ref = rng.normal(0, 1, 5000)
-    assert mon.psi(ref, rng.normal(0, 1, 5000), categorical=False) < 0.05
-    assert mon.psi(ref, rng.normal(1, 1, 5000), categorical=False) > 0.2
+    assert drift.psi(ref, rng.normal(0, 1, 5000), categorical=False) < 0.05
+    assert drift.psi(ref, rng.normal(1, 1, 5000), categorical=False) > 0.2
     cats = rng.choice(["a", "b"], 2000, p=[0.5, 0.5])
-    assert mon.psi(cats, rng.choice(["a", "b"], 2000, p=[0.5, 0.5]), categorical=True) < 0.05
-    assert mon.psi(cats, rng.choice(["a", "b", "c"], 2000, p=[0.2, 0.3, 0.5]),
+    assert drift.psi(cats, rng.choice(["a", "b"], 2000, p=[0.5, 0.5]), categorical=True) < 0.05
+    assert drift.psi(cats, rng.choice(["a", "b", "c"], 2000, p=[0.2, 0.3, 0.5]),
                    categorical=True) > 0.2
-    assert np.isnan(mon.psi([], [1.0], categorical=False))
+    assert np.isnan(drift.psi([], [1.0], categorical=False))
 
 
 def test_monitor_flags_the_shifted_feature_and_writes_every_output(scored: Settings) -> None:
@@ -91,20 +92,20 @@ def test_monitor_flags_the_shifted_feature_and_writes_every_output(scored: Setti
     result = mon.monitor(MODEL, INTERVAL, settings)
 
     table = lake.read_partition("monitoring", f"drift_features/{MODEL}", INTERVAL)
-    assert tuple(table.column_names) == mon.DRIFT_FEATURE_COLUMNS
+    assert tuple(table.column_names) == drift.DRIFT_FEATURE_COLUMNS
     features = table.to_pandas().set_index("feature")
     model_spec = spec(MODEL)
-    assert set(features.index) == {*model_spec.features, mon.PREDICTION}
+    assert set(features.index) == {*model_spec.features, reports.PREDICTION}
     shifted, steady = features.loc["monetary"], features.loc["frequency"]
     assert shifted["drifted"] and shifted["psi"] > settings.ml_psi_threshold
     assert shifted["psi_drifted"]
     assert not steady["drifted"] and steady["psi"] < settings.ml_psi_threshold
-    assert features.loc[mon.PREDICTION, "kind"] == "prediction"
+    assert features.loc[reports.PREDICTION, "kind"] == "prediction"
     assert features["stattest"].str.len().min() > 0
 
-    drift = lake.read_partition("monitoring", f"drift/{MODEL}", INTERVAL).to_pylist()
-    assert len(drift) == 1 and tuple(drift[0]) == mon.DRIFT_COLUMNS
-    row = drift[0]
+    recorded = lake.read_partition("monitoring", f"drift/{MODEL}", INTERVAL).to_pylist()
+    assert len(recorded) == 1 and tuple(recorded[0]) == drift.DRIFT_COLUMNS
+    row = recorded[0]
     assert row["rows"] == N and row["reference_rows"] == N
     assert row["reference_version"] == "3" and row["features"] == len(model_spec.features)
     assert row["drifted_features"] >= 1 and 0 < row["drift_share"] < 1
@@ -160,7 +161,7 @@ def test_known_labels_add_the_classification_quality(scored: Settings) -> None:
     assert lake.exists(f"reports/drift/{MODEL}/{INTERVAL}-quality.html")
     from evidently.ui.workspace import Workspace
 
-    ws = Workspace(str(mon.workspace_dir(scored)))
+    ws = Workspace(str(workspace.workspace_dir(scored)))
     (project,) = ws.search_project(MODEL)
     assert len(ws.list_runs(project.id)) == 2  # drift and quality
 
@@ -172,7 +173,7 @@ def _points(settings: Settings, project_id: Any, value: Any) -> list[float]:
     from evidently.ui.service.base import SeriesFilter
     from evidently.ui.service.storage.local.base import InMemoryDataStorage
 
-    storage = InMemoryDataStorage(str(mon.workspace_dir(settings)))
+    storage = InMemoryDataStorage(str(workspace.workspace_dir(settings)))
     query = SeriesFilter(tags=value.tags, metadata=value.metadata, metric=value.metric,
                          metric_labels=value.metric_labels)
     found = async_to_sync(storage.get_data_series(project_id, [query], None, None))
@@ -188,7 +189,7 @@ def test_each_project_gets_a_dashboard_whose_panels_find_their_points(
     _label_the_interval(scored)
     result = mon.monitor(MODEL, INTERVAL, scored)
 
-    ws = Workspace(str(mon.workspace_dir(scored)))
+    ws = Workspace(str(workspace.workspace_dir(scored)))
     (project,) = ws.search_project(MODEL)
     dashboard = ws.get_dashboard(project.id)
     titles = [p.title for p in dashboard.panels]
@@ -196,7 +197,7 @@ def test_each_project_gets_a_dashboard_whose_panels_find_their_points(
     assert {"Share of drifted features", "Prediction drift score", "Predicted probability",
             "Drift score of numeric features", "Drift score of categorical features",
             "Classification quality of labelled rows"} <= set(titles)
-    assert [t.title for t in dashboard.tabs] == [mon.DRIFT_TAB, mon.QUALITY_TAB]
+    assert [t.title for t in dashboard.tabs] == [workspace.DRIFT_TAB, workspace.QUALITY_TAB]
     in_tabs = [i for t in dashboard.tabs for i in t.panels]
     assert sorted(in_tabs) == sorted(p.id for p in dashboard.panels)
     panels = {p.title: p for p in dashboard.panels}
@@ -219,19 +220,19 @@ def test_each_project_gets_a_dashboard_whose_panels_find_their_points(
 
     # adding runs again leaves the dashboard as it was: no panel twice
     mon.monitor(MODEL, INTERVAL, scored)
-    mon.add_to_workspace(scored, MODEL, [])
+    workspace.add_to_workspace(scored, MODEL, [])
     assert ws.get_dashboard(project.id).dict() == dashboard.dict()
 
     # a panel made by hand stays; a stale copy of ours (same title, other id) is replaced
     note = text_panel("Notes")
     stale = DashboardPanelPlot(title="Prediction drift score", subtitle=None, size="full",
                                values=[], plot_params={"plot_type": "line"})
-    project.dashboard.add_panel(note, tab=mon.DRIFT_TAB)
+    project.dashboard.add_panel(note, tab=workspace.DRIFT_TAB)
     project.dashboard.add_panel(stale, tab="Old")
-    mon.add_to_workspace(scored, MODEL, [])
+    workspace.add_to_workspace(scored, MODEL, [])
     again = ws.get_dashboard(project.id)
     titles = [p.title for p in again.panels]
     assert len(titles) == len(set(titles)) == len(dashboard.panels) + 1
-    assert note.id in next(t for t in again.tabs if t.title == mon.DRIFT_TAB).panels
+    assert note.id in next(t for t in again.tabs if t.title == workspace.DRIFT_TAB).panels
     assert stale.id not in {p.id for p in again.panels} | \
         {i for t in again.tabs for i in t.panels}

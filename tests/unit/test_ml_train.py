@@ -242,8 +242,9 @@ def test_rollback_only_when_realised_metric_is_worse_by_more_than_the_margin() -
 
 def test_decisions_are_replaced_per_interval_version_and_action(settings: Settings) -> None:
     lake = Lake.from_settings(settings)
-    first = gate._row("student_at_risk", "2", "gate", gate.REJECTED, before="1", after="1",
-                      interval="2024-10-01", dag_run="r1", reasons=["worse"], value=0.6)
+    first = gate.decision_row("student_at_risk", "2", "gate", gate.REJECTED, before="1",
+                              after="1", interval="2024-10-01", dag_run="r1",
+                              reasons=["worse"], value=0.6)
     data.write_decision(lake, first)
     data.write_decision(lake, {**first, "decision": gate.PROMOTED, "champion_after": "2",
                                "reasons": ""})  # the same interval decided again
@@ -265,13 +266,14 @@ def test_a_first_decision_with_nulls_reads_with_the_others_as_one_table(
     import duckdb
 
     lake = Lake.from_settings(settings)
-    data.write_decision(lake, gate._row("customer_churn", "1", "gate", gate.REJECTED,
-                                        before=None, after=None, interval="2024-10-01",
-                                        dag_run=None, reasons=["gap"]))
-    data.write_decision(lake, gate._row("student_at_risk", "1", "gate", gate.PROMOTED,
-                                        before=None, after="1", interval="2024-10-01",
-                                        dag_run="r", reasons=[], value=0.8,
-                                        holdout_version="1"))
+    data.write_decision(lake, gate.decision_row("customer_churn", "1", "gate", gate.REJECTED,
+                                                before=None, after=None,
+                                                interval="2024-10-01", dag_run=None,
+                                                reasons=["gap"]))
+    data.write_decision(lake, gate.decision_row("student_at_risk", "1", "gate", gate.PROMOTED,
+                                                before=None, after="1",
+                                                interval="2024-10-01", dag_run="r",
+                                                reasons=[], value=0.8, holdout_version="1"))
     folder = lake.local_path("monitoring/model_decisions")
     rows = duckdb.sql(f"SELECT model, champion_after, value FROM read_parquet("
                       f"'{folder}/**/*.parquet') ORDER BY model").fetchall()

@@ -70,7 +70,9 @@ def _login(client: httpx.Client, settings: Settings) -> None:
     client.headers["Referer"] = settings.superset_url
 
 
-def _files(src: Path) -> dict[str, bytes]:
+def bundle_files(src: Path = ASSETS) -> dict[str, bytes]:
+    """The bundle's YAML files under ``src`` by their path in it, in path order: what
+    :func:`bundle` zips and :func:`digest` hashes."""
     return {p.relative_to(src).as_posix(): p.read_bytes()
             for p in sorted(src.rglob("*")) if p.is_file() and p.suffix == ".yaml"}
 
@@ -134,7 +136,7 @@ def publish(settings: Settings, src: Path = ASSETS, *, force: bool = False) -> d
     """Import the bundle with overwrite (publishing twice changes nothing); skipped when
     this bundle was published to this Superset already, unless ``force``."""
     state = settings.superset_home / STATE
-    files = _files(src)
+    files = bundle_files(src)
     current = digest(files)
     if not force and state.exists() and json.loads(state.read_text()).get("digest") == current:
         return {"published": False, "reason": "unchanged since the last publish",

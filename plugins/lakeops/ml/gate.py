@@ -168,9 +168,14 @@ def _record(settings: Settings, lake: Lake, client: Any, row: dict[str, Any],
     data.write_decision(lake, row)
 
 
-def _row(model: str, version: str, action: str, decision: str, *, before: str | None,
-         after: str | None, interval: str, dag_run: str | None, reasons: list[str],
-         **numbers: Any) -> dict[str, Any]:
+def decision_row(model: str, version: str, action: str, decision: str, *,
+                 before: str | None, after: str | None, interval: str, dag_run: str | None,
+                 reasons: list[str], **numbers: Any) -> dict[str, Any]:
+    """A row of ``monitoring/model_decisions`` (:func:`lakeops.ml.data.write_decision`):
+    ``action`` (``gate`` | ``rollback``) on ``version`` decided ``decision``, the champion
+    ``before`` and ``after`` it, the reasons, and the decision's ``numbers`` (keys
+    ``holdout_version``, ``metric``, ``value``, ``incumbent``, ``incumbent_value``,
+    ``metrics``, ``window``; absent ones are null)."""
     return {"model": model, "version": str(version), "action": action, "decision": decision,
             "champion_before": before, "champion_after": after,
             "holdout_version": numbers.get("holdout_version"),
@@ -226,11 +231,11 @@ def evaluate_gate(model: str, version: int | str, settings: Settings, *,
         client.set_registered_model_alias(model, CHAMPION, version)
         client.set_model_version_tag(model, version, "gate.previous_champion", champion or "")
         after = version
-    row = _row(model, version, "gate", decision, before=champion, after=after,
-               interval=interval, dag_run=dag_run, reasons=reasons,
-               holdout_version=holdout_version, metric=spec.primary_metric,
-               value=candidate[spec.primary_metric], incumbent=incumbent_name,
-               incumbent_value=incumbent[spec.primary_metric], metrics=candidate)
+    row = decision_row(model, version, "gate", decision, before=champion, after=after,
+                       interval=interval, dag_run=dag_run, reasons=reasons,
+                       holdout_version=holdout_version, metric=spec.primary_metric,
+                       value=candidate[spec.primary_metric], incumbent=incumbent_name,
+                       incumbent_value=incumbent[spec.primary_metric], metrics=candidate)
     details = {**row, "reasons": reasons, "checks": checks, "challenger_metrics": candidate,
                "incumbent_metrics": incumbent}
     _record(settings, lake, client, row, details, "gate")
@@ -292,10 +297,11 @@ def rollback_if_worse(model: str, window: str, realised_current: float | Mapping
     reasons = [f"realised {metric} {current:.4f} of v{champion} on {window} is worse than "
                f"{previous_value:.4f} of the previous champion v{previous}"]
     client.set_registered_model_alias(model, CHAMPION, previous)
-    row = _row(model, champion, "rollback", ROLLED_BACK, before=champion, after=previous,
-               interval=interval or window, dag_run=dag_run, reasons=reasons, metric=metric,
-               value=current, incumbent=f"previous champion v{previous}",
-               incumbent_value=previous_value, window=window)
+    row = decision_row(model, champion, "rollback", ROLLED_BACK, before=champion,
+                       after=previous, interval=interval or window, dag_run=dag_run,
+                       reasons=reasons, metric=metric, value=current,
+                       incumbent=f"previous champion v{previous}",
+                       incumbent_value=previous_value, window=window)
     _record(settings, lake, client, row, {**row, "reasons": reasons}, "rollback")
     log.warning("%s: rolled champion back from v%s to v%s", model, champion, previous)
     return {**result, "decision": ROLLED_BACK, "champion_after": previous,

@@ -1,7 +1,7 @@
 """One declarative entry per service of the embedded default (``lakeops up``).
 
 Adding a service is adding one :class:`Service` to :data:`SERVICES`. Everything else reads
-the entries: the supervisord configuration (:mod:`lakeops.services.supervisor`), the
+the entries: the supervisord configuration (:mod:`lakeops.services.supervisord`), the
 port-clash check (``port_setting`` names the :class:`~lakeops.core.settings.Settings` field,
 hence the ``LAKEOPS_*_PORT`` variable), ``lakeops status`` and its health probes
 (:mod:`lakeops.services.health`), the access table ``lakeops up`` prints (``title``,
@@ -134,14 +134,14 @@ def _evidently(s: Settings) -> list[str]:
     """Evidently's UI over the workspace drift monitoring adds its runs to."""
     from pathlib import Path
 
-    from lakeops.ml.monitor import workspace_dir
+    from lakeops.ml.workspace import workspace_dir
 
     return [str(Path(PY).parent / "evidently"), "ui", "--workspace", str(workspace_dir(s)),
             "--host", s.host, "--port", str(s.evidently_port)]
 
 
 def _prepare_evidently(s: Settings, deadline: float) -> None:
-    from lakeops.ml.monitor import workspace_dir
+    from lakeops.ml.workspace import workspace_dir
 
     workspace_dir(s).mkdir(parents=True, exist_ok=True)
 
