@@ -7,6 +7,7 @@ writer), never on import.
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -321,3 +322,20 @@ class Settings(BaseSettings):
 def get_settings(**overrides: object) -> Settings:
     """Fresh settings from the environment (overrides win); cheap, no side effects."""
     return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def lakeops_env(settings: Settings) -> dict[str, str]:
+    """Every ``LAKEOPS_*`` variable that rebuilds ``settings`` in a child process."""
+    env: dict[str, str] = {}
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, dict | list):  # pydantic-settings reads complex values as JSON
+            env[f"LAKEOPS_{name.upper()}"] = json.dumps(value)
+            continue
+        env[f"LAKEOPS_{name.upper()}"] = str(getattr(value, "value", value))
+    env["LAKEOPS_HOME"] = str(settings.home.absolute())
+    return env

@@ -1,6 +1,7 @@
 """Pseudonymization: the keyed hash (HMAC-SHA256) the lake stores in place of a PII value.
 
-The same value always hashes to the same pseudonym under one key (``LAKEOPS_PII_KEY``), so
+The same value always hashes to the same pseudonym under one key (the state folder's
+``secrets/pii-hmac-key``, or ``LAKEOPS_SECRET_PII_HMAC_KEY`` where a deployment injects it), so
 tables still join on a pseudonymized column, while the value itself cannot be read back
 without the key. Ingest computes it in DuckDB through the SQL function
 :data:`PSEUDONYM_FUNCTION`, registered on its connection by :func:`register_pseudonym`, and

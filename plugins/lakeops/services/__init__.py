@@ -15,10 +15,10 @@
 
 from __future__ import annotations
 
+from lakeops.core.settings import lakeops_env
 from lakeops.services.airflow import (
     airflow_admin_password,
     airflow_env,
-    lakeops_env,
     prepare_dbt,
     write_passwords_file,
 )

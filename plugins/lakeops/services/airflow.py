@@ -16,10 +16,8 @@ import time
 from importlib.metadata import version as dist_version
 from pathlib import Path
 
-from pydantic import SecretStr
-
 from lakeops.core.keys import get_secret, write_private
-from lakeops.core.settings import Profile, Settings
+from lakeops.core.settings import Profile, Settings, lakeops_env
 from lakeops.services.errors import ServiceStartError
 from lakeops.services.health import connect_host, tail
 
@@ -27,23 +25,6 @@ log = logging.getLogger(__name__)
 
 _MIGRATED_MARKER = ".lakeops-db-migrated"
 _PASSWORDS_FILE = "simple_auth_manager_passwords.json"
-
-
-def lakeops_env(settings: Settings) -> dict[str, str]:
-    """Every ``LAKEOPS_*`` variable that rebuilds ``settings`` in a child process."""
-    env: dict[str, str] = {}
-    for name in type(settings).model_fields:
-        value = getattr(settings, name)
-        if value is None:
-            continue
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        if isinstance(value, dict | list):  # pydantic-settings reads complex values as JSON
-            env[f"LAKEOPS_{name.upper()}"] = json.dumps(value)
-            continue
-        env[f"LAKEOPS_{name.upper()}"] = str(getattr(value, "value", value))
-    env["LAKEOPS_HOME"] = str(settings.home.absolute())
-    return env
 
 
 def base_env(settings: Settings) -> dict[str, str]:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lakeops.core.settings import Settings
+from lakeops.core.settings import Settings, lakeops_env
 from lakeops.storage.object_store import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -59,8 +59,6 @@ def _s3_env(settings: Settings) -> dict[str, str]:
 
 
 def submit_env(settings: Settings) -> dict[str, str]:
-    from lakeops.services import lakeops_env
-
     return {**os.environ, **lakeops_env(settings), **_s3_env(settings),
             "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
 
