@@ -32,7 +32,6 @@ machine; two standalone workers of one core each).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import threading
@@ -43,8 +42,8 @@ from typing import Any
 
 import psutil
 
-from benchmarks.harness import RESULTS, free_port
-from benchmarks.oulad_bench import release_dir
+from benchmarks import lakes
+from benchmarks.harness import free_port, save
 
 INTERVAL = date(2025, 1, 1)  # a past day: Airflow backfills no future interval
 HISTORY_DAYS = 42
@@ -198,7 +197,7 @@ def _stage_walls(result: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def report(results: list[dict[str, Any]], scale: float) -> dict[str, Any]:
+def report(results: list[dict[str, Any]], scale: float, results_dir: Path) -> dict[str, Any]:
     base = next(i for i, r in enumerate(results) if r["profile"] == "local")
     print(f"\n== Cluster vs embedded: ingest -> features -> marts at scale {scale:g}")
     print(f"{'':<34}" + "".join(f"{r['profile']:>14}" for r in results) + f"{'x embedded':>12}")
@@ -238,16 +237,16 @@ def report(results: list[dict[str, Any]], scale: float) -> dict[str, Any]:
     for name in names:
         print(f"  {name:<32}" + "".join(f"{r['peak_pss_mb'].get(name, 0):>14.0f}"
                                         for r in results))
-    RESULTS.mkdir(exist_ok=True)
     data = {"title": "Cluster vs embedded chain", "scale": scale, "baseline": "local",
             "results": results}
-    (RESULTS / "cluster.json").write_text(json.dumps(data, indent=2, default=str))
+    save(results_dir, "cluster", data)
     return data
 
 
-def main(work: Path, scale: float = 1.0, profiles: tuple[str, ...] = PROFILES) -> dict:
+def main(work: Path, scale: float = 1.0, profiles: tuple[str, ...] = PROFILES, *,
+         results_dir: Path) -> dict:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     work.mkdir(parents=True, exist_ok=True)
-    release = release_dir(work, scale)
+    release = lakes.release_dir(work, scale)
     results = [run_profile(work, p, release, scale) for p in profiles]
-    return report(results, scale)
+    return report(results, scale, results_dir)

@@ -6,7 +6,7 @@ The lake (``<work>/lake``, rebuilt on every run; it takes seconds):
 * full-scale marts - the five marts the bundle's datasets read (``business_kpis_daily``,
   ``business_revenue_by_category``, ``education_assessment_performance``,
   ``education_engagement_trend``, ``education_kpis_weekly``), copied from the lake of the
-  dbt benchmark (``<bench work>/dbt``: laid down with :func:`benchmarks.dbt_bench.prepare`
+  dbt benchmark (``<bench work>/dbt``: laid down with :func:`benchmarks.lakes.curated_lake`
   and built with ``dbt run`` only when its marts are missing, so after ``--only dbt`` or a
   previous run nothing is redone);
 * synthetic - what the model and quality stages write, which the Data quality and Models
@@ -52,7 +52,7 @@ filters' value queries, charts loaded in parallel); the charts here run one at a
 Per dashboard: the sum over its charts of each contender's seconds, best of 3 repeats.
 The issue sets no numeric target: reported are cold/floor and warm/floor per dashboard.
 Superset's rows (``sql_rowcount``, before its post-processing) must equal the floor's rows,
-chart by chart. The results are saved to ``benchmarks/results/dashboards.json``.
+chart by chart. The results are saved as ``dashboards.json`` in the results folder.
 """
 
 from __future__ import annotations
@@ -68,8 +68,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from benchmarks import dbt_bench
-from benchmarks.harness import RESULTS, Measurement, free_port, measure, timed
+from benchmarks import lakes
+from benchmarks.harness import Measurement, free_port, measure, save, timed
 
 REPEAT = 3
 PREDICTION_DAYS = 3  # the newest days that carry predictions
@@ -108,15 +108,13 @@ def mart_names() -> list[str]:
 
 def dbt_marts(dbt_work: Path, scale: float, days: int) -> Path:
     """The dbt benchmark's lake with its marts; built only where missing."""
-    lake = Path(dbt_bench._settings(dbt_work).lake)
-    marker = dbt_work / "prepared.json"
-    wanted = {"scale": scale, "days": days, "seed": dbt_bench.SEED}
-    present = marker.exists() and json.loads(marker.read_text()) == wanted and all(
+    lake = Path(lakes.settings(dbt_work).lake)
+    present = lakes.is_curated(dbt_work, scale, days) and all(
         any((lake / "marts" / m).glob("*.parquet")) for m in [*mart_names(), *KEY_MARTS])
     if not present:
-        dbt_bench.prepare(dbt_work, scale, days)
+        lakes.curated_lake(dbt_work, scale, days)
         t0 = time.perf_counter()
-        dbt_bench._dbt(str(dbt_work), "run")
+        lakes.dbt(str(dbt_work), "run")
         print(f"dbt run for the marts in {time.perf_counter() - t0:.0f}s")
     return lake
 
@@ -299,7 +297,7 @@ def build_lake(work: Path, dbt_work: Path, scale: float, days: int) -> dict[str,
     from lakeops.storage.lake import Lake
 
     dbt_lake = dbt_marts(dbt_work, scale, days)
-    settings = _settings(work)
+    settings = lakes.settings(work)
     shutil.rmtree(settings.lake, ignore_errors=True)
     rows: dict[str, int] = {}
     for mart in mart_names():
@@ -310,7 +308,7 @@ def build_lake(work: Path, dbt_work: Path, scale: float, days: int) -> dict[str,
             rows[f"marts/{mart}"] = rows.get(f"marts/{mart}", 0) + pq.ParquetFile(
                 part).metadata.num_rows
     students, customers = _keys(dbt_lake)
-    synth = Synth([dbt_bench.START + timedelta(days=d) for d in range(days)], students,
+    synth = Synth([lakes.START + timedelta(days=d) for d in range(days)], students,
                   customers, np.random.default_rng(SEED))
     lake = Lake.from_settings(settings)
     for ds in _datasets():
@@ -326,12 +324,6 @@ def build_lake(work: Path, dbt_work: Path, scale: float, days: int) -> dict[str,
 # -- the floor (child side) ----------------------------------------------------------------
 
 
-def _settings(work: Path):  # type: ignore[no-untyped-def]
-    from lakeops.core.settings import Settings
-
-    return Settings(home=work)
-
-
 def _floor(work: str, queries: str, dashboard: str, rows_out: str) -> None:
     """The dashboard's charts' SQL, translated as the endpoint translates it, on DuckDB
     over the lake's tables as the endpoint's catalog makes them; results as Arrow."""
@@ -339,10 +331,10 @@ def _floor(work: str, queries: str, dashboard: str, rows_out: str) -> None:
 
     from lakeops.query import catalog
     from lakeops.query.dialect import Dialect
-    from lakeops.query.server import INFO_VIEWS
+    from lakeops.query.views import INFO_VIEWS
     from lakeops.storage.lake import Lake
 
-    tables = catalog.scan(Lake.from_settings(_settings(Path(work))))
+    tables = catalog.scan(Lake.from_settings(lakes.settings(Path(work))))
     db = duckdb.connect()
     for table in tables.values():
         db.execute(f"CREATE OR REPLACE VIEW {table.view} AS SELECT * FROM {table.source}")
@@ -386,7 +378,7 @@ class _ServersRss(threading.Thread):
         self.done = threading.Event()
 
     def _rss(self) -> float:
-        from lakeops.services.supervisor import tree_mb
+        from lakeops.services.processes import tree_mb
 
         return sum(tree_mb(pid, "rss") for pid in self.pids)
 
@@ -510,7 +502,8 @@ def _dashboard(settings: Any, work: Path, queries: Path, title: str, charts: lis
                         Measurement(f"{title}: Superset warm", warm, rows, mb))
 
 
-def report(title: str, runs: list[DashboardRun], lake_rows: dict[str, int]) -> dict:
+def report(title: str, runs: list[DashboardRun], lake_rows: dict[str, int],
+           results_dir: Path) -> dict:
     """A table of the dashboards: seconds per contender and the ratios to the floor."""
     print(f"\n== {title}")
     print(f"{'dashboard':<14}{'charts':>7}{'rows':>9}{'floor s':>9}{'cold s':>9}"
@@ -530,18 +523,17 @@ def report(title: str, runs: list[DashboardRun], lake_rows: dict[str, int]) -> d
     }
     for label, text in targets.items():
         print(f"  {label}: {text}")
-    RESULTS.mkdir(exist_ok=True)
     data = {"title": title, "floor": "DuckDB floor",
             "results": [asdict(m) for r in runs for m in (r.floor, r.cold, r.warm)],
             "dashboards": {r.title: {"charts": [c.name for c in r.charts], **r.ratios()}
                            for r in runs},
             "targets": targets}
-    (RESULTS / "dashboards.json").write_text(json.dumps(data, indent=2))
+    save(results_dir, "dashboards", data)
     return data
 
 
-def main(work: Path, scale: float = 1.0, days: int = dbt_bench.FULL_DAYS,
-         dbt_work: Path | None = None) -> dict:
+def main(work: Path, scale: float = 1.0, days: int = lakes.FULL_DAYS,
+         dbt_work: Path | None = None, *, results_dir: Path) -> dict:
     from lakeops import services
 
     dbt_work = dbt_work or work.parent / "dbt"
@@ -556,7 +548,7 @@ def main(work: Path, scale: float = 1.0, days: int = dbt_bench.FULL_DAYS,
         services.down(settings)
     charts = sum(len(r.charts) for r in runs)
     return report(f"dashboards at scale {scale} over {days} days ({len(runs)} dashboards, "
-                  f"{charts} charts)", runs, lake_rows)
+                  f"{charts} charts)", runs, lake_rows, results_dir)
 
 
 def _service_settings(work: Path):  # type: ignore[no-untyped-def]

@@ -5,7 +5,8 @@ students and ~10.6M clickstream rows; ~20k orders a day), one curated partition 
 and day, and the Spark features every four weeks and on the last day. The curated zone is
 laid down straight from the generator with the columns, types and PII transforms the ingest
 task writes (running 2 x 269 validated Airflow intervals would take the benchmark half an
-hour; what is measured here is dbt). The lake is kept between runs under ``--work``.
+hour; what is measured here is dbt): :func:`benchmarks.lakes.curated_lake`, kept between
+runs under ``--work``.
 
 Contenders, each in a fresh process, over that lake:
 
@@ -32,104 +33,27 @@ import json
 import shutil
 import sys
 import tempfile
-import time
-from datetime import date, timedelta
 from pathlib import Path
 
+from benchmarks import lakes
 from benchmarks.harness import measure, report, timed
 
-START = date(2024, 10, 1)
-FULL_DAYS = 269
-FEATURE_EVERY = 28  # days between feature partitions
-SEED = 11
 COMPILED = "compiled-manifest.json"
 DAG_FILE = Path(__file__).resolve().parents[1] / "dags" / "dbt_build.py"
 DAG_MODES = ("watcher", "local")
 
 
-def _settings(work: Path):  # type: ignore[no-untyped-def]
-    from lakeops.core.settings import Settings
-
-    return Settings(home=work)
-
-
-def curate(work: Path, domain: str, scale: float, days: int) -> int:
-    """Write ``days`` curated partitions of every table of ``domain``; returns the rows."""
-    import duckdb
-
-    from lakeops.catalog.contracts import get_contract
-    from lakeops.core.keys import pii_key
-    from lakeops.ingest import stage as ingest
-    from lakeops.storage.lake import DATA_FILE, Lake, partition_dir, table_path
-    from lakeops.synthetic import generate
-
-    settings = _settings(work)
-    lake = Lake.from_settings(settings)
-    world = (generate.Education(scale, SEED, None, 14) if domain == "education"
-             else generate.Business(scale, SEED, START, None, 14))
-    con = duckdb.connect()
-    ingest._register_pseudonym(con, pii_key(settings))
-    rows = 0
-    for d in range(days):
-        interval = (START + timedelta(days=d)).isoformat()
-        for table, data in world.day(d).items():
-            contract = get_contract(domain, table)
-            path = lake.local_path(table_path("curated", contract.dataset,
-                                              partition_dir(interval), DATA_FILE))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            con.register("delivered", data)
-            con.execute(f"COPY (SELECT {ingest._lake_select(contract)} FROM delivered) "
-                        f"TO '{path}' (FORMAT parquet, COMPRESSION zstd)")
-            con.unregister("delivered")
-            rows += data.num_rows
-    return rows
-
-
-def feature_intervals(days: int) -> list[str]:
-    picks = sorted({*range(FEATURE_EVERY - 1, days, FEATURE_EVERY), days - 1})
-    return [(START + timedelta(days=d)).isoformat() for d in picks]
-
-
 def prepare(work: Path, scale: float, days: int) -> None:
-    """The full-scale curated lake, its features and the compiled dbt project (kept)."""
-    from lakeops.catalog.datasets import FEATURE_JOBS
+    """The full-scale curated lake, its features (both kept) and the compiled dbt project."""
     from lakeops.transform import dbt
-    from lakeops.transform.features import run_jobs, spark_session
 
-    marker = work / "prepared.json"
-    wanted = {"scale": scale, "days": days, "seed": SEED}
-    if not (marker.exists() and json.loads(marker.read_text()) == wanted):
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
-        settings = _settings(work)
-        for domain in ("education", "business"):
-            t0 = time.perf_counter()
-            rows = curate(work, domain, scale, days)
-            print(f"curated {domain}: {rows:,} rows over {days} days in "
-                  f"{time.perf_counter() - t0:.0f}s")
-        t0 = time.perf_counter()
-        spark = spark_session(settings, "lakeops-bench-features")  # one JVM for all jobs
-        try:
-            for job in FEATURE_JOBS.values():
-                run_jobs(job.job, feature_intervals(days), settings, spark)
-        finally:
-            spark.stop()
-        print(f"features at {len(feature_intervals(days))} intervals in "
-              f"{time.perf_counter() - t0:.0f}s")
-        marker.write_text(json.dumps(wanted))
-    settings = _settings(work)
+    lakes.curated_lake(work, scale, days)
+    settings = lakes.settings(work)
     dbt.run_dbt(["compile"], settings)  # the floor runs the SQL dbt compiles
     shutil.copyfile(dbt.manifest_path(settings), work / COMPILED)  # later runs overwrite it
 
 
 # -- the contenders (child side) ------------------------------------------------------------
-
-
-def mart_rows(lake_root: Path) -> dict[str, int]:
-    import pyarrow.parquet as pq
-
-    return {p.parent.name: pq.ParquetFile(p).metadata.num_rows
-            for p in sorted(lake_root.glob("*/part-0.parquet"))}
 
 
 def _ordered_models(manifest: dict) -> list[dict]:
@@ -186,15 +110,7 @@ def _plain_duckdb(work: str, out: str, with_tests: bool) -> int:
             if failures:
                 raise RuntimeError(f"the data tests found {failures} failing rows")
         con.close()
-    return sum(mart_rows(out_dir).values())
-
-
-def _dbt(work: str, command: str) -> int:
-    from lakeops.transform import dbt
-
-    settings = _settings(Path(work))
-    dbt.run_dbt([command], settings)
-    return sum(mart_rows(Path(settings.lake) / "marts").values())
+    return sum(lakes.mart_rows(out_dir).values())
 
 
 def airflow_env(work: Path) -> dict[str, str]:
@@ -218,7 +134,7 @@ def prepare_dag_runs(work: Path) -> None:
     env = {**os.environ, **airflow_env(work)}
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True,
                    stdout=subprocess.DEVNULL)
-    dbt.parse(_settings(work))
+    dbt.parse(lakes.settings(work))
 
 
 def _dag_test(work: str, mode: str) -> None:
@@ -236,7 +152,7 @@ def _dag_test(work: str, mode: str) -> None:
             failed = [ti.task_id for ti in result.get_task_instances()
                       if str(ti.state) != "success"]
             raise RuntimeError(f"dbt_build ({mode}) {result.state}: {failed}")
-        return sum(mart_rows(Path(_settings(Path(work)).lake) / "marts").values())
+        return sum(lakes.mart_rows(Path(lakes.settings(Path(work)).lake) / "marts").values())
 
     timed(run)
 
@@ -249,12 +165,13 @@ def child(kind: str, work: str, *rest: str) -> None:
     if kind == "dag":
         _dag_test(work, rest[0])
     elif kind == "dbt":
-        timed(_dbt, work, rest[0])
+        timed(lakes.dbt, work, rest[0])
     else:
         timed(_plain_duckdb, work, rest[0], kind == "floor-build")
 
 
-def main(work: Path, scale: float = 1.0, days: int = FULL_DAYS) -> dict:
+def main(work: Path, scale: float = 1.0, days: int = lakes.FULL_DAYS, *,
+         results_dir: Path) -> dict:
     prepare(work, scale, days)
     floor_out = work / "floor-marts"
     mod = "benchmarks.dbt_bench"
@@ -264,8 +181,8 @@ def main(work: Path, scale: float = 1.0, days: int = FULL_DAYS) -> dict:
         measure("models+tests SQL, DuckDB", mod, "floor-build", str(work), str(floor_out)),
         measure("dbt build", mod, "dbt", str(work), "build"),
     ]
-    ours = mart_rows(Path(_settings(work).lake) / "marts")
-    theirs = mart_rows(floor_out)
+    ours = lakes.mart_rows(Path(lakes.settings(work).lake) / "marts")
+    theirs = lakes.mart_rows(floor_out)
     assert ours == theirs, f"dbt and the plain SQL wrote different marts: {ours} vs {theirs}"
     prepare_dag_runs(work)
     dag_runs = [measure(f"dbt_build DAG, {mode}", mod, "dag", str(work), mode,
@@ -281,6 +198,7 @@ def main(work: Path, scale: float = 1.0, days: int = FULL_DAYS) -> dict:
          **{f"{r.name} (dag.test) / dbt build time (target <= 2)":
             f"{r.seconds / build.seconds:.2f}" for r in dag_runs},
          "mart rows": ", ".join(f"{k} {v:,}" for k, v in ours.items())},
+        results_dir,
     )
 
 

@@ -32,14 +32,14 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from benchmarks import lakes
 from benchmarks.harness import free_port, measure, report, timed
-from benchmarks.ingest_bench import INTERVAL
 
 SQL = "SELECT * FROM lakehouse.raw.education.studentVle"
 
 
 def _parquet(work: str) -> str:
-    return f"{work}/lake/raw/education/studentVle/dt={INTERVAL}/part-0.parquet"
+    return lakes.raw_partition(work)
 
 
 def _local_sql(work: str) -> str:
@@ -138,7 +138,7 @@ def child(kind: str, work: str, *rest: str) -> None:
     timed(fns[kind], work, *rest)
 
 
-def main(work: Path) -> dict:
+def main(work: Path, *, results_dir: Path) -> dict:
     from lakeops import services
     from lakeops.core.settings import Settings
 
@@ -178,6 +178,7 @@ def main(work: Path) -> dict:
              f"{endpoint.peak_rss_mb / settings.sql_memory_mb:.2f} "
              f"(limit {settings.sql_memory_mb} MB, {settings.sql_query_memory} MB per query)",
          "same answer": str(heavy.rows == local.rows)},
+        results_dir,
     )
 
 

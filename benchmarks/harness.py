@@ -1,4 +1,5 @@
-"""Run contenders in fresh processes; time them and keep their peak memory."""
+"""Run contenders in fresh processes; time them and keep their peak memory; report and save
+the figures (in the results folder ``python -m benchmarks`` names)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,12 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from typing import Any
 
 
 def free_port(block: int = 1) -> int:
     """A free loopback port whose next ``block - 1`` ports are free too (Spark's UIs take
-    the master's and one per worker). The tests take theirs from here as well."""
+    the master's and one per worker)."""
     while True:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -73,8 +73,10 @@ def timed(fn, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
     print(json.dumps({"rows": int(rows), "seconds": time.perf_counter() - start}))
 
 
-def report(title: str, results: list[Measurement], floor: str, targets: dict[str, str]) -> dict:
-    """Print a table of results as ratios against ``floor``; save it under results/."""
+def report(title: str, results: list[Measurement], floor: str, targets: dict[str, str],
+           results_dir: Path) -> dict:
+    """Print a table of results as ratios against ``floor``; save it in ``results_dir``
+    (as ``<first word of the title>.json``)."""
     base = next(r for r in results if r.name == floor)
     print(f"\n== {title}")
     print(f"{'contender':<28}{'seconds':>9}{'rows/s':>14}{'peak MB':>9}{'x floor time':>14}")
@@ -83,8 +85,13 @@ def report(title: str, results: list[Measurement], floor: str, targets: dict[str
               f"{r.seconds / base.seconds:>14.2f}")
     for label, text in targets.items():
         print(f"  {label}: {text}")
-    RESULTS.mkdir(exist_ok=True)
     data = {"title": title, "floor": floor, "results": [asdict(r) for r in results],
             "targets": targets}
-    (RESULTS / f"{title.split()[0].lower()}.json").write_text(json.dumps(data, indent=2))
+    save(results_dir, title.split()[0].lower(), data)
     return data
+
+
+def save(results_dir: Path, name: str, data: dict[str, Any]) -> None:
+    """A benchmark's results as ``<results_dir>/<name>.json``."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    (results_dir / f"{name}.json").write_text(json.dumps(data, indent=2, default=str))

@@ -13,40 +13,11 @@ Targets (issue 2): lakeops within 1.5x the DuckDB floor and at least 5x faster t
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import time
-from datetime import date
 from pathlib import Path
 
+from benchmarks import lakes
 from benchmarks.harness import measure, report, timed
-
-INTERVAL = "2030-01-01"  # the bulk delivery the benchmark ingests as one interval
-FULL_DAYS = 269
-
-
-def prepare(work: Path, scale: float, days: int) -> list[Path]:
-    """Generate the clickstream and gather it as one bulk delivery; returns its files."""
-    from lakeops.core.settings import Settings
-    from lakeops.storage.lake import Lake
-    from lakeops.synthetic.generate import generate
-
-    settings = Settings(home=work)
-    landing = Path(settings.landing_root) / "landing"  # beside the lake: <work>/landing
-    delivery = landing / "education" / "studentVle" / INTERVAL
-    if not delivery.exists():
-        t0 = time.perf_counter()
-        generate(Lake.landing(settings), "education", date(2024, 10, 1), days, scale=scale,
-                 seed=7)
-        print(f"generated {days} days at scale {scale} in {time.perf_counter() - t0:.1f}s")
-        delivery.mkdir(parents=True)
-        for f in sorted((landing / "education" / "studentVle").glob("*/*.csv")):
-            if f.parent != delivery:
-                shutil.move(str(f), delivery / f.name)
-    archived = landing / "_archive" / "education" / "studentVle" / INTERVAL
-    for f in sorted(archived.glob("*.csv")):  # an earlier run archived it: deliver it again
-        shutil.move(str(f), delivery / f.name)
-    return sorted(delivery.glob("*.csv"))
 
 
 def _duckdb_copy(files: list[str], out: str) -> int:
@@ -81,36 +52,18 @@ def _pandas(files: list[str], out: str) -> int:
     return len(frame)
 
 
-def ensure_ingested(work: Path, scale: float = 1.0, days: int = FULL_DAYS) -> None:
-    """The raw partition validate and flight measure: ingested once (untimed) when a run
-    with ``--only validate`` or ``--only flight`` finds no earlier ingest benchmark."""
-    raw = work / "lake" / "raw" / "education" / "studentVle" / f"dt={INTERVAL}" / "part-0.parquet"
-    if raw.exists():
-        return
-    prepare(work, scale, days)
-    print(f"ingesting the {INTERVAL} bulk delivery once (untimed) for the benchmarks on it")
-    _lakeops(str(work))
-
-
-def _lakeops(home: str) -> int:
-    from lakeops.core.settings import Settings
-    from lakeops.ingest.stage import ingest_table
-
-    return int(ingest_table("education", "studentVle", INTERVAL, Settings(home=Path(home)))[
-        "rows_written"])
-
-
 def child(kind: str, *args: str) -> None:
     if kind == "lakeops":
-        timed(_lakeops, args[0])
+        timed(lakes.ingest_bulk, args[0])
         return
     files = Path(args[0]).read_text().split("\n")
     fn = {"duckdb": _duckdb_copy, "duckdb-typed": _duckdb_typed, "pandas": _pandas}[kind]
     timed(fn, files, args[1])
 
 
-def main(work: Path, scale: float = 1.0, days: int = FULL_DAYS) -> dict:
-    files = prepare(work, scale, days)
+def main(work: Path, scale: float = 1.0, days: int = lakes.FULL_DAYS, *,
+         results_dir: Path) -> dict:
+    files = lakes.bulk_delivery(work, scale, days)
     listing = work / "files.txt"
     listing.write_text("\n".join(map(str, files)))
     out = work / "out"
@@ -135,6 +88,7 @@ def main(work: Path, scale: float = 1.0, days: int = FULL_DAYS) -> dict:
             "pandas / lakeops time (target >= 5)": f"{pandas_.seconds / ours.seconds:.2f}",
             "lakeops / typed DuckDB COPY time": f"{ours.seconds / typed.seconds:.2f}",
         },
+        results_dir,
     )
 
 

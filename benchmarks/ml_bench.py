@@ -55,7 +55,7 @@ Contenders, each in a fresh process (:func:`benchmarks.harness.measure`; peak RS
      distance normed by the reference's std; categories and few-valued numbers:
      Jensen-Shannon distance over value shares, or over a Sturges histogram of both sides
      for numbers with > 20 distinct reference values), the same for the prediction, and PSI
-     per feature and of the prediction (:func:`lakeops.ml.monitor.psi`'s definition);
+     per feature and of the prediction (:func:`lakeops.ml.drift.psi`'s definition);
    * ``Evidently (monitor.compare), full`` - the computation :func:`lakeops.ml.monitor.monitor`
      runs on the two frames: the Evidently ``Report`` (``DataDriftPreset`` + ``ValueDrift``
      of the prediction + ``DataSummaryPreset``), PSI, the headline and per-feature rows;
@@ -65,8 +65,9 @@ Contenders, each in a fresh process (:func:`benchmarks.harness.measure`; peak RS
    Target: peak memory < 4 GB. Both paths must find the same drift scores.
 
 Another engineer's test run may share the 2 cores: the figures say whether one did.
-``python -m benchmarks.ml_bench run <work> [train] [score] [drift]`` runs some parts only
-(scoring and drift reuse the version an earlier run in ``<work>`` trained).
+``python -m benchmarks.ml_bench run <work> <results> [train] [score] [drift]`` runs some
+parts only (scoring and drift reuse the version an earlier run in ``<work>`` trained), their
+results saved in the folder ``<results>``.
 """
 
 from __future__ import annotations
@@ -296,7 +297,7 @@ def _drift_frames(work: str, sample: int) -> tuple[Any, Any, str, float]:
     """(reference, current) as monitor builds them; sampled when ``sample`` > 0."""
     import pandas as pd
 
-    from lakeops.ml import monitor, score
+    from lakeops.ml import monitor, reports, score
 
     spec, settings = _spec(), _settings(work)
     rows = pd.read_parquet(Path(work) / "drift-current.parquet")
@@ -306,10 +307,10 @@ def _drift_frames(work: str, sample: int) -> tuple[Any, Any, str, float]:
         rows = rows if len(rows) <= sample else rows.sample(n=sample, random_state=SEED)
         reference_rows = reference_rows if len(reference_rows) <= sample \
             else reference_rows.sample(n=sample, random_state=SEED)
-    reference = monitor.evidently_frame(spec, reference_rows,
-                                        reference_rows[monitor.PREDICTION].to_numpy(),
+    reference = reports.evidently_frame(spec, reference_rows,
+                                        reference_rows[reports.PREDICTION].to_numpy(),
                                         threshold)
-    current = monitor.evidently_frame(spec, rows, rows[score.PROBABILITY].to_numpy(),
+    current = reports.evidently_frame(spec, rows, rows[score.PROBABILITY].to_numpy(),
                                       threshold)
     return reference, current, version, threshold
 
@@ -331,7 +332,7 @@ def _drift_evidently(work: str, sample: str) -> None:
                                  interval=INTERVAL, reference_version=version,
                                  model_version=version, threshold=threshold)
         scores.update({r["feature"]: [r["stattest"], r["drift_score"], r["psi"]]
-                       for r in result["features"]})
+                       for r in result.features})
         return len(current)
 
     timed(run)
@@ -346,7 +347,7 @@ def drift_statistics(reference: Any, current: Any, numeric: list[str],
     from scipy.spatial.distance import jensenshannon
     from scipy.stats import wasserstein_distance
 
-    from lakeops.ml.monitor import PSI_BINS, PSI_EPS
+    from lakeops.ml.drift import PSI_BINS, PSI_EPS
 
     def shares(ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         cats, codes = np.unique(np.concatenate([ref, cur]), return_inverse=True)
@@ -388,7 +389,7 @@ def drift_statistics(reference: Any, current: Any, numeric: list[str],
 def _drift_floor(work: str, sample: str) -> None:
     import scipy.stats  # noqa: F401  (imports are not the work measured)
 
-    from lakeops.ml import monitor
+    from lakeops.ml import reports
 
     reference, current, _, _ = _drift_frames(work, int(sample))
     spec = _spec()
@@ -396,7 +397,7 @@ def _drift_floor(work: str, sample: str) -> None:
 
     def run() -> int:
         scores.update(drift_statistics(reference, current,
-                                       [*spec.numeric, monitor.PREDICTION],
+                                       [*spec.numeric, reports.PREDICTION],
                                        list(spec.categorical)))
         return len(current)
 
@@ -419,8 +420,8 @@ def _same_scores(work: Path, sample: int) -> str:
 
 
 def child(kind: str, work: str, *rest: str) -> None:
-    if kind == "run":  # the benchmark itself, some parts only: run <work> [part ...]
-        main(Path(work).absolute(), rest or PARTS)
+    if kind == "run":  # the benchmark itself, some parts only: run <work> <results> [part ...]
+        main(Path(work).absolute(), rest[1:] or PARTS, results_dir=Path(rest[0]).absolute())
         return None
     if kind == "prepare":
         return prepare(Path(work))
@@ -458,11 +459,12 @@ def _trained(work: Path) -> dict[str, Any]:
     return dict(json.loads(path.read_text()))
 
 
-def main(work: Path, parts: tuple[str, ...] | list[str] = PARTS) -> list[dict]:
+def main(work: Path, parts: tuple[str, ...] | list[str] = PARTS, *,
+         results_dir: Path) -> list[dict]:
     """Run the ``parts`` (all by default). Scoring and drift use the version the training
     part registered in ``work``, so after one full run either can be measured again alone
-    (``python -m benchmarks.ml_bench run <work> score``), e.g. after a change to scoring,
-    without the long training part."""
+    (``python -m benchmarks.ml_bench run <work> <results> score``), e.g. after a change to
+    scoring, without the long training part."""
     from lakeops import services
 
     unknown = set(parts) - set(PARTS)
@@ -479,15 +481,15 @@ def main(work: Path, parts: tuple[str, ...] | list[str] = PARTS) -> list[dict]:
     try:
         w, p = str(work), str(port)
         if "train" in parts:
-            results.append(_bench_train(work, w, p, settings, busy))
+            results.append(_bench_train(work, w, p, settings, busy, results_dir))
         if "score" in parts:
-            results.append(_bench_score(work, w, p, settings, busy))
+            results.append(_bench_score(work, w, p, settings, busy, results_dir))
         if "drift" in parts:
             _in_child("drift-prepare", w, p)
     finally:
         services.down(settings)
     if "drift" in parts:
-        results.append(_bench_drift(work, w, busy))
+        results.append(_bench_drift(work, w, busy, results_dir))
     return results
 
 
@@ -495,7 +497,8 @@ def _others(busy: set[str]) -> str:
     return ", ".join(sorted(busy)) + " (seen at the start and between the parts)"
 
 
-def _bench_train(work: Path, w: str, p: str, settings: Any, busy: set[str]) -> dict:
+def _bench_train(work: Path, w: str, p: str, settings: Any, busy: set[str],
+                 results_dir: Path) -> dict:
     from lakeops.ml import train
 
     task = measure("train.train (the task)", MOD, "train-task", w, p)
@@ -517,10 +520,11 @@ def _bench_train(work: Path, w: str, p: str, settings: Any, busy: set[str]) -> d
              f"{task.seconds / searched.seconds:.2f}",
          "chosen params": json.dumps(done["params"]),
          "holdout roc_auc": f"{done['metrics']['roc_auc']:.4f}",
-         "other test runs on the machine": _others(busy)})
+         "other test runs on the machine": _others(busy)}, results_dir)
 
 
-def _bench_score(work: Path, w: str, p: str, settings: Any, busy: set[str]) -> dict:
+def _bench_score(work: Path, w: str, p: str, settings: Any, busy: set[str],
+                 results_dir: Path) -> dict:
     from lakeops.ml import train
 
     train.mlflow_client(settings).set_registered_model_alias(MODEL, "champion",
@@ -537,10 +541,10 @@ def _bench_score(work: Path, w: str, p: str, settings: Any, busy: set[str]) -> d
          "peak MB score.score / predict_proba":
              f"{s_task.peak_rss_mb:,.0f} / {s_floor.peak_rss_mb:,.0f}",
          "same rows": str(s_task.rows == s_floor.rows == SIZES["scoring"]),
-         "other test runs on the machine": _others(busy)})
+         "other test runs on the machine": _others(busy)}, results_dir)
 
 
-def _bench_drift(work: Path, w: str, busy: set[str]) -> dict:
+def _bench_drift(work: Path, w: str, busy: set[str], results_dir: Path) -> dict:
     drift: list[Measurement] = []
     for sample in (0, DRIFT_SAMPLE):
         label = "full" if not sample else f"{sample // 1000}k sample"
@@ -559,7 +563,7 @@ def _bench_drift(work: Path, w: str, busy: set[str]) -> dict:
              f"{full_ev.peak_rss_mb:,.0f} / {smp_ev.peak_rss_mb:,.0f}",
          "same statistics, full": _same_scores(work, 0),
          "same statistics, sample": _same_scores(work, DRIFT_SAMPLE),
-         "other test runs on the machine": _others(busy)})
+         "other test runs on the machine": _others(busy)}, results_dir)
 
 
 if __name__ == "__main__":

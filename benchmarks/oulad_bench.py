@@ -26,23 +26,13 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from benchmarks import lakes
 from benchmarks.harness import measure, report, timed
 
 INTERVAL = date(2030, 1, 1)
 SCALES = (1.0, 3.0)
 TABLES = ("courses", "assessments", "vle", "studentInfo", "studentRegistration",
           "studentAssessment", "studentVle")
-
-
-def release_dir(work: Path, scale: float) -> Path:
-    """The release-format files of ``scale``, generated once."""
-    from lakeops.synthetic.release import generate_release
-
-    folder = work / f"release-x{scale:g}"
-    if not (folder / "studentVle.csv").exists():
-        rows = generate_release(folder, scale=scale, seed=11)
-        print(f"generated the release format at scale {scale:g}: {rows}")
-    return folder
 
 
 def _floor(folder: str, out: str) -> int:
@@ -94,11 +84,11 @@ def child(kind: str, *args: str) -> None:
     timed(_lakeops, home)
 
 
-def main(work: Path) -> dict:
+def main(work: Path, *, results_dir: Path) -> dict:
     mod = "benchmarks.oulad_bench"
     results, targets = [], {}
     for scale in SCALES:
-        folder = release_dir(work, scale)
+        folder = lakes.release_dir(work, scale)
         out = work / f"floor-x{scale:g}"
         out.mkdir(parents=True, exist_ok=True)
         floor = measure(f"duckdb COPY x{scale:g} (floor)", mod, "floor", str(folder), str(out))
@@ -109,7 +99,7 @@ def main(work: Path) -> dict:
             f"{ours.seconds / floor.seconds:.2f}"
         targets[f"x{scale:g}: lakeops peak MB (target <= 2048)"] = f"{ours.peak_rss_mb:.0f}"
     return report(f"oulad release load, {results[0].rows:,} rows at x1", results,
-                  results[0].name, targets)
+                  results[0].name, targets, results_dir)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 one session over hundreds of jobs.
 
 The lake: both domains' curated partitions over ``days`` days at ``scale``, laid down
-straight from the generator as :mod:`benchmarks.dbt_bench` does, kept under ``--work``.
+straight from the generator (:func:`benchmarks.lakes.curate`), kept under ``--work``.
 
 1. JVM starts - contenders, each in a fresh process over the same lake, both computing both
    feature jobs for the newest ``INTERVALS`` intervals (a backfill an asset-triggered run
@@ -32,8 +32,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks.dbt_bench import START, curate
-from benchmarks.harness import RESULTS, measure, report, timed
+from benchmarks.harness import measure, report, save, timed
+from benchmarks.lakes import START, curate
 
 JOBS = ("education_features", "business_features")
 DAYS = 28  # four weeks of curated history (``make bench`` passes min(--days, DAYS))
@@ -152,7 +152,8 @@ def _features(work: Path) -> dict[str, list[dict]]:
             for p in sorted(root.glob("*/*/dt=*/part-0.parquet"))}
 
 
-def jvm_starts(work: Path, scale: float, days: int, count: int = INTERVALS) -> dict:
+def jvm_starts(work: Path, scale: float, days: int, results_dir: Path,
+               count: int = INTERVALS) -> dict:
     intervals = prepare(work, scale, days)[-count:]
     mod = "benchmarks.spark_bench"
     results = []
@@ -172,7 +173,8 @@ def jvm_starts(work: Path, scale: float, days: int, count: int = INTERVALS) -> d
          "seconds per interval and job": f"old {old.seconds / len(JOBS) / len(intervals):.1f}"
                                          f", new {new.seconds / len(JOBS) / len(intervals):.1f}",
          "intervals": f"{intervals[0]} .. {intervals[-1]}",
-         "features": f"{len(written['per-run'])} partitions, identical either way"})
+         "features": f"{len(written['per-run'])} partitions, identical either way"},
+        results_dir)
 
 
 def _quartile_medians(values: list[float]) -> tuple[float, float]:
@@ -180,7 +182,8 @@ def _quartile_medians(values: list[float]) -> tuple[float, float]:
     return statistics.median(values[:q]), statistics.median(values[-q:])
 
 
-def memory(work: Path, jobs: int = MEMORY_JOBS, every: int = SAMPLE_EVERY) -> dict:
+def memory(work: Path, results_dir: Path, jobs: int = MEMORY_JOBS,
+           every: int = SAMPLE_EVERY) -> dict:
     prepare(work, MEMORY_SCALE, MEMORY_DAYS)
     out = work / "memory-samples.json"
     run = measure("one session, many jobs", "benchmarks.spark_bench", "memory", str(work),
@@ -206,14 +209,13 @@ def memory(work: Path, jobs: int = MEMORY_JOBS, every: int = SAMPLE_EVERY) -> di
     data = {"title": title, "jobs": jobs, "sample_every": every, "seconds": run.seconds,
             "rows": run.rows, "peak_rss_mb": run.peak_rss_mb, "samples": samples,
             "targets": targets}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "spark_memory.json").write_text(json.dumps(data, indent=2))
+    save(results_dir, "spark_memory", data)
     return data
 
 
-def main(work: Path, scale: float = 1.0, days: int = DAYS) -> dict:
-    return {"jvm_starts": jvm_starts(work / "lake-runs", scale, days),
-            "memory": memory(work / "lake-memory")}
+def main(work: Path, scale: float = 1.0, days: int = DAYS, *, results_dir: Path) -> dict:
+    return {"jvm_starts": jvm_starts(work / "lake-runs", scale, days, results_dir),
+            "memory": memory(work / "lake-memory", results_dir)}
 
 
 if __name__ == "__main__":

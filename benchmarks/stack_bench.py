@@ -18,7 +18,6 @@ service, the whole stack against the budget, and the growth from the baseline.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import statistics
@@ -27,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.harness import RESULTS, free_port
+from benchmarks.harness import free_port, save
 
 BUDGET_MB = 3 * 1024
 IDLE_S = 60
@@ -56,7 +55,7 @@ def _lakeops(home: Path, *args: str) -> None:
                    env={**os.environ, "LAKEOPS_HOME": str(home)}, stdout=subprocess.DEVNULL)
 
 
-def main(work: Path) -> dict:
+def main(work: Path, *, results_dir: Path) -> dict:
     from lakeops import services
     from lakeops.core.settings import Settings
 
@@ -75,10 +74,10 @@ def main(work: Path) -> dict:
         states["after the demo"] = _sample(settings)
     finally:
         services.down(settings)
-    return report(states)
+    return report(states, results_dir)
 
 
-def report(states: dict[str, dict[str, float]]) -> dict:
+def report(states: dict[str, dict[str, float]], results_dir: Path) -> dict:
     names = sorted({n for s in states.values() for n in s if n != "(sum of RSS)"})
     print("\n== Stack idle memory (PSS, MB)")
     print(f"{'service':<24}" + "".join(f"{k:>20}" for k in states))
@@ -93,8 +92,7 @@ def report(states: dict[str, dict[str, float]]) -> dict:
     for k, t in totals.items():
         print(f"  {k}: {t:,.0f} MB = {t / BUDGET_MB:.2f}x the 3 GB budget"
               + (f", {t / base:.2f}x the stack after `lakeops up`" if base else ""))
-    RESULTS.mkdir(exist_ok=True)
     data = {"title": "Stack idle memory", "budget_mb": BUDGET_MB, "states": states,
             "totals_mb": totals}
-    (RESULTS / "stack.json").write_text(json.dumps(data, indent=2))
+    save(results_dir, "stack", data)
     return data

@@ -20,8 +20,9 @@ import shutil
 import sys
 from pathlib import Path
 
+from benchmarks import lakes
 from benchmarks.harness import measure, report, timed
-from benchmarks.ingest_bench import INTERVAL
+from benchmarks.lakes import INTERVAL
 
 
 def prepare(work: Path) -> None:
@@ -45,7 +46,7 @@ def prepare(work: Path) -> None:
 def _raw(work: str) -> int:
     import duckdb
 
-    path = f"{work}/lake/raw/education/studentVle/dt={INTERVAL}/part-0.parquet"
+    path = lakes.raw_partition(work)
     row = duckdb.sql(f"SELECT count(*), count(id_student), min(sum_click), max(sum_click), "
                      f"count(DISTINCT code_module) FROM '{path}'").fetchone()
     return int(row[0])  # type: ignore[index]
@@ -55,7 +56,7 @@ def _keys(work: str) -> int:
     """One check of the suite alone: the 5-column key's uniqueness as one GROUP BY."""
     import duckdb
 
-    path = f"{work}/lake/raw/education/studentVle/dt={INTERVAL}/part-0.parquet"
+    path = lakes.raw_partition(work)
     row = duckdb.sql(f"SELECT count(*), sum(n) FROM (SELECT count(*) AS n FROM '{path}' GROUP BY "
                      "code_module, code_presentation, id_student, id_site, date)").fetchone()
     return int(row[1])  # type: ignore[index]
@@ -68,7 +69,7 @@ def _lakeops(work: str) -> int:
     from lakeops.validate.audit import validate_table
 
     validate_table("education", "studentVle", INTERVAL, Settings(home=Path(work)))
-    path = f"{work}/lake/raw/education/studentVle/dt={INTERVAL}/part-0.parquet"
+    path = lakes.raw_partition(work)
     return int(pq.ParquetFile(path).metadata.num_rows)
 
 
@@ -79,7 +80,7 @@ def _pandas(work: str) -> int:
     from lakeops.catalog.contracts import get_contract
     from lakeops.validate.rules import rules_for
 
-    path = f"{work}/lake/raw/education/studentVle/dt={INTERVAL}/part-0.parquet"
+    path = lakes.raw_partition(work)
     frame = pd.read_parquet(path)
     context = gx.get_context(mode="ephemeral")
     batch = (context.data_sources.add_pandas("pandas").add_dataframe_asset("clicks")
@@ -107,7 +108,7 @@ def child(kind: str, work: str) -> None:
     timed({"raw": _raw, "keys": _keys, "lakeops": _lakeops, "pandas": _pandas}[kind], work)
 
 
-def main(work: Path) -> dict:
+def main(work: Path, *, results_dir: Path) -> dict:
     prepare(work)
     mod = "benchmarks.validate_bench"
     results = [
@@ -121,6 +122,7 @@ def main(work: Path) -> dict:
         f"validate studentVle {floor.rows:,} rows", results, floor.name,
         {"lakeops / raw scan time (target <= 3)": f"{ours.seconds / floor.seconds:.2f}",
          "GX-on-pandas / lakeops time": f"{pandas_.seconds / ours.seconds:.2f}"},
+        results_dir,
     )
 
 

@@ -1,26 +1,19 @@
-"""Shared fixtures: isolated settings, a real moto S3 server on loopback."""
+"""Every tier's set-up: a test environment that touches nothing of the user's, each test
+marked with its tier (the folder it lives in), and the settings of a throw-away state
+folder. Helpers a test calls itself are in ``tests/support.py``."""
 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from benchmarks.harness import free_port  # noqa: F401 - the tests' too
 
 from lakeops.core.settings import Settings
-from lakeops.storage.lake import Lake
 
 # Airflow reads its home when first imported: never let a test touch ~/airflow.
 if "AIRFLOW_HOME" not in os.environ:
@@ -36,7 +29,23 @@ for _name, _value in {"DO_NOT_TRACK": "1", "SCARF_NO_ANALYTICS": "true",
 # py4j logs its shutdown at INFO after pytest has closed the captured streams
 logging.getLogger("py4j").setLevel(logging.WARNING)
 
-BIN = Path(sys.executable).parent
+TESTS = Path(__file__).resolve().parent
+# the folders under tests/, each a tier of the same name (declared in pyproject.toml)
+TIERS = ("unit", "dags", "data", "model", "integration", "e2e")
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test gets its tier's marker from its folder, so ``-m unit`` and the like select
+    by tier; a test outside every tier folder is a mistake, said at collection."""
+    for item in items:
+        if not item.path.is_relative_to(TESTS):
+            continue
+        tier = item.path.relative_to(TESTS).parts[0]
+        if tier not in TIERS:
+            raise pytest.UsageError(f"{item.nodeid}: every test lives in the folder of its "
+                                    f"tier, one of tests/{{{','.join(TIERS)}}}")
+        item.add_marker(tier)
 
 
 @pytest.fixture
@@ -49,96 +58,9 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     return Settings(home=home)
 
 
-@pytest.fixture(scope="session")
-def moto_s3() -> Iterator[str]:
-    """moto's S3 server, a real HTTP endpoint standing in for MinIO; stopped by pid."""
-    port = free_port()
-    log = open(os.devnull, "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log, stderr=log, start_new_session=True,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(endpoint, timeout=1)
-            break
-        except httpx.HTTPError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise RuntimeError("moto S3 server did not start") from None
-            time.sleep(0.2)
-    try:
-        yield endpoint
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
 @pytest.fixture
-def s3_settings(
-    moto_s3: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
-) -> Settings:
-    """Settings whose lake is a fresh bucket on the moto server."""
-    import boto3
-
-    bucket = f"lake-{abs(hash(request.node.nodeid)) % 10**10}"
-    env = {
-        "LAKEOPS_HOME": str(tmp_path / "home"),
-        "LAKEOPS_LAKE_URI": f"s3://{bucket}/lakeops",
-        "LAKEOPS_S3_ENDPOINT": moto_s3,
-        "LAKEOPS_S3_ACCESS_KEY": "testing",
-        "LAKEOPS_S3_SECRET_KEY": "testing",
-        "LAKEOPS_S3_REGION": "us-east-1",
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    boto3.client(
-        "s3", endpoint_url=moto_s3, aws_access_key_id="testing",
-        aws_secret_access_key="testing", region_name="us-east-1",
-    ).create_bucket(Bucket=bucket)
-    return Settings()
-
-
-@pytest.fixture(params=["local", "s3"])
-def any_settings(request: pytest.FixtureRequest) -> Settings:
-    """Run a test against a local-folder lake and against S3 (moto)."""
-    name = "settings" if request.param == "local" else "s3_settings"
-    return request.getfixturevalue(name)
-
-
-def which(cmd: str) -> str | None:
-    return shutil.which(cmd)
-
-
-@contextlib.contextmanager
-def docs_server(root: Path | Lake, assets: Path | None = None) -> Iterator[str]:
-    """The docs site, in-process on a free port; yields its base URL."""
-    from lakeops.services.docs_site import make_server
-
-    server = make_server("127.0.0.1", 0, root, assets)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def raw_get(base: str, path: str) -> int:
-    """A request whose path no client normalises (``..``, ``%2e``) first."""
-    import http.client
-
-    host, port = base.removeprefix("http://").split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=5)
-    conn.request("GET", path)
-    status = conn.getresponse().status
-    conn.close()
-    return status
-
+def any_settings(settings: Settings) -> Settings:
+    """The settings of a test that holds for any lake: a local folder here;
+    tests/integration/test_on_s3.py runs the same tests with a lake on S3 (moto's
+    server), where this fixture is the S3 one."""
+    return settings

@@ -14,6 +14,11 @@ from lakeops.catalog.contracts import TABLES
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 DAG_FILES = sorted(p.name for p in DAGS.glob("*.py"))
+# The longest a DAG file may take to parse: a tenth of Airflow's dagbag_import_timeout
+# (30 s), past which the dag-processor gives up on the file. The files parse in 0.05-0.25 s
+# here: a loaded machine has ten times that room, and a file that took on a heavy import at
+# parse time (GX or pyspark: 2-5 s) fails it.
+PARSE_BUDGET_S = 3.0
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +69,13 @@ def test_parsing_a_dag_file_loads_no_heavy_library(
     assert report.error == ""
     assert report.dag_ids, f"{name} defines no DAG"
     assert report.heavy == [], f"{name} loads {report.heavy} at parse time"
+
+
+@pytest.mark.parametrize("name", DAG_FILES)
+def test_a_dag_file_parses_within_the_budget(
+        parse_reports: dict[str, dag_checks.DagFileReport], name: str) -> None:
+    seconds = parse_reports[name].seconds
+    assert 0 < seconds < PARSE_BUDGET_S, f"{name} took {seconds:.2f} s to parse"
 
 
 def test_parse_times_are_reported(parse_reports: dict[str, dag_checks.DagFileReport],

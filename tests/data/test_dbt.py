@@ -163,10 +163,10 @@ def test_dbt_build_marts_match_the_curated_lake(
         assert (lake / "marts" / name / "part-0.parquet").is_file(), name
         assert list((lake / "marts" / name).iterdir()) == [
             lake / "marts" / name / "part-0.parquet"], "one file per mart"
-    _check_business_kpis(lake)
+    check_business_kpis(lake)
     _check_revenue_by_category(lake)
-    _check_education_kpis(lake)
-    _check_ml_education_training(lake, planted)
+    check_education_kpis(lake)
+    check_ml_education_training(lake, planted)
     _check_ml_business_training(lake)
     _check_snapshot_staging(settings, lake)
 
@@ -186,7 +186,7 @@ def test_dbt_build_marts_match_the_curated_lake(
     assert published == lake / "reports" / "dbt_docs"
 
 
-def _check_business_kpis(lake: Path) -> None:
+def check_business_kpis(lake: Path) -> None:
     orders = _curated(lake, "business", "orders")
     expected = {
         day: (n, revenue, revenue_orders)
@@ -230,7 +230,7 @@ def _check_revenue_by_category(lake: Path) -> None:
     assert by_day == kpis
 
 
-def _check_education_kpis(lake: Path) -> None:
+def check_education_kpis(lake: Path) -> None:
     clicks = dict(duckdb.sql(
         f"select code_module || '/' || code_presentation, sum(sum_click) "
         f"from {_curated(lake, 'education', 'studentVle')} group by 1").fetchall())
@@ -250,7 +250,7 @@ def _check_education_kpis(lake: Path) -> None:
     assert dict(enrolled) == students
 
 
-def _check_ml_education_training(lake: Path, planted: dict[tuple[int, int], int]) -> None:
+def check_ml_education_training(lake: Path, planted: dict[tuple[int, int], int]) -> None:
     rows = _mart(lake, "ml_education_training")
     assert rows, "training rows"
     # no feature row from after the prediction day, and always the newest one before it
@@ -314,65 +314,3 @@ def test_dbt_failure_names_the_failing_model(settings: Settings) -> None:
 
     assert failure.value.nodes == ["model stg_features__customer_day"]
     assert "stg_features__customer_day" in str(failure.value)
-
-
-_DAG_TEST = """
-import json, runpy, sys
-from airflow.models.asset import AssetEvent, AssetModel
-from airflow.utils.session import create_session
-from sqlalchemy import select
-
-dag = runpy.run_path(sys.argv[1])["dbt_build"]
-run = dag.test()
-states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
-with create_session() as session:
-    emitted = sorted(session.scalars(
-        select(AssetModel.uri).join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
-        .where(AssetEvent.source_run_id == run.run_id)))
-print(json.dumps({"state": str(run.state), "states": states, "emitted": emitted,
-                  "tasks": dag.task_ids}))
-"""
-
-
-@pytest.mark.integration
-@pytest.mark.timeout(900)
-def test_the_dbt_build_dag_builds_the_marts(
-        curated: tuple[Settings, Path, dict[tuple[int, int], int]],
-        tmp_path: Path) -> None:
-    """``dag.test()`` of the Cosmos DAG (every task for real) in a fresh interpreter on a
-    metadata DB of its own: the build, each model's task, docs; the marts hold the curated
-    lake's figures and every mart's asset got an event."""
-    import json
-    import os
-    import subprocess
-    import sys
-
-    from lakeops.catalog import datasets
-    from lakeops.transform.dbt import parse
-
-    settings, lake, planted = curated
-    dags = Path(__file__).resolve().parents[2] / "dags"
-    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "airflow"),
-           "AIRFLOW__CORE__DAGS_FOLDER": str(dags), "LAKEOPS_HOME": str(settings.home),
-           "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False"}
-    env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env,
-                   check=True, stdout=subprocess.DEVNULL)
-    parse(settings)  # what `lakeops up` does: the manifest the DAG is rendered from
-
-    done = subprocess.run([sys.executable, "-c", _DAG_TEST, str(dags / "dbt_build.py")],
-                          env=env, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-
-    assert "dbt_producer_watcher" in result["tasks"]
-    states = result["states"]
-    assert result["state"] == "success", {t: s for t, s in states.items() if s != "success"}
-    assert len(states) > 50  # a run and a test task per model, and more
-    for name in MARTS:
-        assert (lake / "marts" / name / "part-0.parquet").is_file(), name
-    _check_business_kpis(lake)
-    _check_education_kpis(lake)
-    _check_ml_education_training(lake, planted)
-    assert (lake / "reports" / "dbt_docs" / "catalog.json").is_file()
-    assert {datasets.mart(m).uri for m in datasets.MART_NAMES} <= set(result["emitted"])

@@ -1,69 +1,75 @@
-"""One running platform for the end-to-end modules: `make run`'s demo in a throw-away state
-folder (every service on a free loopback port), shared by the demo's checks and the
-browser's, and stopped as soon as the last test that uses it has run - not at the end of
-the session, so the modules after it do not share the machine with an idle platform.
-
-The scheduler is killed (SIGKILL) while the first ingest runs: supervisord brings it back
-and the demo still completes (checked in test_demo)."""
+"""Real servers for the integration tier: moto's S3 server, started once for the session,
+and settings whose lake is a bucket of its own on it."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pytest
-from tests.conftest import free_port
-from tests.integration.shared_platform import (
-    DAYS,
-    START,
-    kill_the_scheduler_once_ingest_runs,
-)
+from tests.support import free_port
 
-from lakeops import services
 from lakeops.core.settings import Settings
-from lakeops.demo import run as demo
 
-PLATFORM = "demo_platform"
-_STOP: list[Callable[[], None]] = []
+BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="session")
-def demo_platform(tmp_path_factory: pytest.TempPathFactory
-                  ) -> Iterator[tuple[Settings, str, list[str]]]:
-    """(settings, the demo's report, every line it printed) of a finished demo whose
-    services still run."""
-    settings = Settings(
-        home=tmp_path_factory.mktemp("demo"), airflow_port=free_port(),
-        mlflow_port=free_port(), docs_port=free_port(), flight_port=free_port(),
-        evidently_port=free_port(), superset_port=free_port(), airflow_parallelism=3,
+def moto_s3() -> Iterator[str]:
+    """moto's S3 server, a real HTTP endpoint standing in for MinIO; stopped by pid."""
+    port = free_port()
+    log = open(os.devnull, "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log, stderr=log, start_new_session=True,
     )
-    lines: list[str] = []
-    stop = threading.Event()
-    killer = threading.Thread(target=kill_the_scheduler_once_ingest_runs,
-                              args=(settings, lines, stop), daemon=True)
-    killer.start()
-    _STOP.append(lambda: services.down(settings))
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(endpoint, timeout=1)
+            break
+        except httpx.HTTPError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise RuntimeError("moto S3 server did not start") from None
+            time.sleep(0.2)
     try:
-        report = demo.run_demo(settings, START, DAYS, scale=0.005, timeout=1500,
-                               echo=lines.append, timings=settings.home / "timings.json")
-        yield settings, report, lines
+        yield endpoint
     finally:
-        stop.set()
-        services.down(settings)
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The platform's tests run one after another (where the first of them is), so it
-    can stop after the last."""
-    users = [i for i in items if PLATFORM in getattr(i, "fixturenames", ())]
-    if users:
-        first = items.index(users[0])
-        rest = [i for i in items if i not in users]
-        items[:] = rest[:first] + users + rest[first:]
+@pytest.fixture
+def s3_settings(
+    moto_s3: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Settings:
+    """Settings whose lake is a fresh bucket on the moto server."""
+    import boto3
 
-
-def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
-    if PLATFORM in getattr(item, "fixturenames", ()) and (
-            nextitem is None or PLATFORM not in getattr(nextitem, "fixturenames", ())):
-        while _STOP:
-            _STOP.pop()()
+    bucket = f"lake-{abs(hash(request.node.nodeid)) % 10**10}"
+    env = {
+        "LAKEOPS_HOME": str(tmp_path / "home"),
+        "LAKEOPS_LAKE_URI": f"s3://{bucket}/lakeops",
+        "LAKEOPS_S3_ENDPOINT": moto_s3,
+        "LAKEOPS_S3_ACCESS_KEY": "testing",
+        "LAKEOPS_S3_SECRET_KEY": "testing",
+        "LAKEOPS_S3_REGION": "us-east-1",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    boto3.client(
+        "s3", endpoint_url=moto_s3, aws_access_key_id="testing",
+        aws_secret_access_key="testing", region_name="us-east-1",
+    ).create_bucket(Bucket=bucket)
+    return Settings()

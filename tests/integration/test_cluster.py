@@ -20,7 +20,7 @@ from datetime import date
 import httpx
 import psutil
 import pytest
-from tests.conftest import free_port
+from tests.support import platform_settings
 
 from lakeops import services
 from lakeops.catalog.contracts import TABLES, get_contract
@@ -29,7 +29,7 @@ from lakeops.demo import run as demo
 from lakeops.services import cluster as cluster_mod
 from lakeops.storage.lake import Lake
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(2400)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 START, DAYS = date(2024, 10, 1), 2
 KILLED: dict[str, int] = {}
@@ -64,13 +64,7 @@ def _kill_mid_run(settings: Settings, lines: list[str], stop: threading.Event) -
 def cluster(tmp_path_factory: pytest.TempPathFactory
             ) -> Iterator[tuple[Settings, str, list[str], list[int]]]:
     """(settings, the demo's report, its lines, the pids of every program it ran)."""
-    settings = Settings(
-        profile=Profile.CLUSTER, home=tmp_path_factory.mktemp("cluster"),
-        airflow_port=free_port(), mlflow_port=free_port(), docs_port=free_port(),
-        flight_port=free_port(), evidently_port=free_port(), superset_port=free_port(),
-        postgres_port=free_port(), redis_port=free_port(), spark_master_port=free_port(),
-        spark_ui_port=free_port(3),
-    )
+    settings = platform_settings(tmp_path_factory.mktemp("cluster"), profile=Profile.CLUSTER)
     lines: list[str] = []
     stop = threading.Event()
     killer = threading.Thread(target=_kill_mid_run, args=(settings, lines, stop), daemon=True)

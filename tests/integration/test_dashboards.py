@@ -11,14 +11,14 @@ from decimal import Decimal
 
 import pyarrow as pa
 import pytest
-from tests.conftest import free_port
+from tests.support import platform_settings
 
 from lakeops import services
 from lakeops.core.settings import Settings
 from lakeops.dashboards import bundle as dashboards
 from lakeops.storage.lake import Lake
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 DAYS = [date(2024, 10, 1) + timedelta(days=i) for i in range(10)]
 
 
@@ -95,8 +95,7 @@ def _lake_for_every_chart(lake: Lake) -> None:
 
 @pytest.fixture(scope="module")
 def superset(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    settings = Settings(home=tmp_path_factory.mktemp("dashboards"),
-                        flight_port=free_port(), superset_port=free_port())
+    settings = platform_settings(tmp_path_factory.mktemp("dashboards"))
     lake = Lake.from_settings(settings)
     lake.write_table("marts/business_kpis_daily/part-0.parquet", _kpis())
     _lake_for_every_chart(lake)

@@ -15,7 +15,7 @@ from lakeops.synthetic.generate import generate
 from lakeops.transform.dbt import run_dbt
 from lakeops.validate import publish
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 START = date(2024, 10, 1)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from airflow_client.client import TaskInstanceApi
+from tests.support import platform_settings
 
 from lakeops import services
 from lakeops.airflow import client as airflow_api
@@ -29,7 +30,7 @@ from lakeops.onboarding.oulad_release import RELEASE_ZIP
 from lakeops.storage.lake import Lake
 from lakeops.synthetic.generate import generate
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 DAY1, DAY2, DAY3 = date(2024, 10, 1), date(2024, 10, 2), date(2024, 10, 3)
 DAY6 = date(2024, 10, 6)  # the OULAD release's historical load
@@ -37,21 +38,10 @@ INGEST_EDUCATION, INGEST_BUSINESS = dags.ingest_dag("education"), dags.ingest_da
 FEATURES_BUSINESS = dags.features_dag("business")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    settings = Settings(
-        home=tmp_path_factory.mktemp("ingest-dag"),
-        airflow_port=_free_port(), mlflow_port=_free_port(), docs_port=_free_port(),
-        airflow_parallelism=3, delivery_timeout_s=25, delivery_poke_s=5,
-    )
+    settings = platform_settings(tmp_path_factory.mktemp("ingest-dag"), airflow_parallelism=3,
+                                 delivery_timeout_s=25, delivery_poke_s=5)
     landing = Lake.landing(settings)
     for source in TABLES:  # two delivered days; day 3 never arrives
         generate(landing, source, DAY1, 2, scale=0.002, seed=3, bad_records=0.01)

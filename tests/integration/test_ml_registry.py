@@ -13,7 +13,6 @@ then a worse realised metric rolls ``champion`` back to v1.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from tests.support import platform_settings, write_mart
 
 from lakeops import services
 from lakeops.core.settings import Settings, repo_root
@@ -30,22 +30,16 @@ from lakeops.ml import data, gate, synthetic, train
 from lakeops.ml.specs import spec
 from lakeops.storage.lake import Lake
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.timeout(300)]
 MODEL = "student_at_risk"
 SPEC = spec(MODEL)
 INTERVAL = "2024-10-01"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def ml(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    settings = Settings(
-        home=tmp_path_factory.mktemp("lakeops-ml"), mlflow_port=free_port(),
+    settings = platform_settings(
+        tmp_path_factory.mktemp("lakeops-ml"),
         # small and quick: two combinations over two folds
         ml_search_size=2, ml_cv_folds=2, ml_min_critical_recall=0.3,
         ml_max_fairness_gap=0.3, ml_min_slice_rows=50,
@@ -65,10 +59,8 @@ def full_mart() -> pd.DataFrame:
     return synthetic.training_rows(SPEC, entities=250, times=10, seed=11)
 
 
-def write_mart(settings: Settings, rows: pd.DataFrame) -> None:
-    Lake.from_settings(settings).write_table(
-        f"{data.mart_path(SPEC.training_mart)}/part-0.parquet",
-        pa.Table.from_pandas(rows, preserve_index=False))
+def write_training_mart(settings: Settings, rows: pd.DataFrame) -> None:
+    write_mart(Lake.from_settings(settings), SPEC.training_mart, rows)
 
 
 def client(settings: Settings):  # type: ignore[no-untyped-def]
@@ -81,7 +73,7 @@ def test_first_version_beats_the_baseline_and_becomes_champion(
     training_times = sorted(weak[SPEC.time_column].unique())[:-2]
     weak.loc[weak[SPEC.time_column].isin(training_times),
              synthetic.signal_feature(SPEC)] = np.nan
-    write_mart(ml, weak)
+    write_training_mart(ml, weak)
 
     started = time.monotonic()
     trained = train.train(MODEL, INTERVAL, ml, dag_run="manual__1")
@@ -127,7 +119,7 @@ def test_worse_challenger_is_registered_but_not_promoted(
     shuffled = full_mart.copy()
     shuffled[SPEC.label] = np.random.default_rng(5).permutation(
         shuffled[SPEC.label].to_numpy())
-    write_mart(ml, shuffled)
+    write_training_mart(ml, shuffled)
     trained = train.train(MODEL, INTERVAL, ml, dag_run="manual__2")
     assert trained["version"] == "2"
 
@@ -168,7 +160,7 @@ def test_better_challenger_replaces_the_champion(ml: Settings, full_mart: pd.Dat
 
     from lakeops.cli.app import app
 
-    write_mart(ml, full_mart)
+    write_training_mart(ml, full_mart)
     monkeypatch.delenv("LAKEOPS_LAKE_URI", raising=False)
     result = CliRunner().invoke(app, ["train", "--model", MODEL, "--interval", INTERVAL],
                                 env=ml_env(ml))

@@ -36,7 +36,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from airflow_client.client import DagRunApi, DagRunMutableStates, DAGRunPatchBody
-from tests.conftest import free_port
+from tests.support import platform_settings, write_mart
 
 from lakeops import services
 from lakeops.airflow import client as airflow_api
@@ -47,7 +47,7 @@ from lakeops.ml import data, synthetic
 from lakeops.ml.specs import spec
 from lakeops.storage.lake import DATA_FILE, Lake, partition_dir, table_path
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 MODEL = "student_at_risk"
 SPEC = spec(MODEL)
@@ -78,12 +78,6 @@ def day_rows(interval: str, seed: int, *, engagement_factor: float = 1.0) -> pd.
     for col in ENGAGEMENT:
         rows[col] = (rows[col] * engagement_factor).round(1)
     return rows
-
-
-def write_mart(lake: Lake, mart: str, rows: pd.DataFrame) -> None:
-    """As dbt writes a mart: ``marts/<mart>/part-0.parquet``, replaced."""
-    lake.write_table(f"{data.mart_path(mart)}/{DATA_FILE}",
-                     pa.Table.from_pandas(rows, preserve_index=False))
 
 
 def write_feature_partition(lake: Lake, interval: str, rows: pd.DataFrame) -> None:
@@ -173,10 +167,8 @@ def stop_the_missed_weekly_run(settings: Settings, timeout: float = 120) -> None
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    settings = Settings(
-        home=tmp_path_factory.mktemp("model-dags"), airflow_port=free_port(),
-        mlflow_port=free_port(), docs_port=free_port(), flight_port=free_port(),
-        evidently_port=free_port(), airflow_parallelism=3,
+    settings = platform_settings(
+        tmp_path_factory.mktemp("model-dags"), airflow_parallelism=3,
         # small and quick, as in test_ml_registry: two combinations over two folds, and
         # gate bounds a 2,500-row synthetic mart meets
         ml_search_size=2, ml_cv_folds=2, ml_min_critical_recall=0.3,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,19 +17,15 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from tests.support import platform_settings
 
 from lakeops import services
 from lakeops.airflow import client as airflow_api
+from lakeops.catalog import dags
 from lakeops.core.settings import Settings
 from lakeops.services import specs
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 def _processes_mentioning(home: Path) -> list[str]:
@@ -62,16 +57,7 @@ def _by_name(settings: Settings) -> dict[str, services.ServiceStatus]:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, list]]:
-    settings = Settings(
-        home=tmp_path_factory.mktemp("lakeops-home"),
-        airflow_port=_free_port(),
-        mlflow_port=_free_port(),
-        docs_port=_free_port(),
-        flight_port=_free_port(),
-        evidently_port=_free_port(),
-        superset_port=_free_port(),
-        airflow_parallelism=2,
-    )
+    settings = platform_settings(tmp_path_factory.mktemp("lakeops-home"), airflow_parallelism=2)
     started = time.monotonic()
     try:
         statuses = services.up(settings, timeout=300)
@@ -109,17 +95,28 @@ def test_airflow_login_with_the_generated_password(stack: tuple[Settings, list])
 
     assert ok.status_code == 201 and ok.json()["access_token"]
     assert wrong.status_code == 401
+    for dag_id in dags.ALL:  # parsed by the dag-processor some time after start-up
+        airflow_api.wait_for_dag(settings, dag_id)
     with airflow_api.airflow_client(settings) as client:
-        assert DAGApi(client).get_dags().total_entries >= 0
+        listed = DAGApi(client).get_dags(limit=100)
+    # the logged-in client sees the platform's DAGs, every one and no other
+    assert sorted(d.dag_id for d in listed.dags) == sorted(dags.ALL)
+    assert listed.total_entries == len(dags.ALL)
 
 
 def test_an_expired_token_is_renewed(stack: tuple[Settings, list]) -> None:
+    """A rejected token: the client logs in again by itself and the call answers as a
+    logged-in one does (the DAGs of the platform, parsed in the previous test)."""
     from airflow_client.client import DAGApi
 
     settings, _ = stack
     with airflow_api.airflow_client(settings) as client:
         client.configuration.access_token = "not-a-token"
-        assert DAGApi(client).get_dags(limit=1).total_entries >= 0
+        first = DAGApi(client).get_dags(limit=1, order_by=["dag_id"])
+        renewed = client.configuration.access_token
+    assert renewed != "not-a-token"
+    assert first.total_entries == len(dags.ALL)
+    assert [d.dag_id for d in first.dags] == [min(dags.ALL)]
 
 
 def test_superset_login_with_the_generated_password(stack: tuple[Settings, list]) -> None:

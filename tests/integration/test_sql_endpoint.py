@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -18,6 +17,7 @@ import pyarrow as pa
 import pyarrow.flight as fl
 import pyarrow.parquet as pq
 import pytest
+from tests.support import free_port, platform_settings
 
 from lakeops import services
 from lakeops.core.settings import Settings, repo_root
@@ -25,15 +25,9 @@ from lakeops.query import Client, QueryError, connect, grants
 from lakeops.query.grants import flight_password
 from lakeops.storage.lake import Lake
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.timeout(300)]
 PII_CSV = "landing/_archive/business/customers/2024-10-01/customers_20241001.csv"
 SUPERSET_PY = repo_root() / ".venv-superset" / "bin" / "python"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _orders(ids: list[int], day: str) -> pa.Table:
@@ -49,8 +43,7 @@ def _orders(ids: list[int], day: str) -> pa.Table:
 
 @pytest.fixture(scope="module")
 def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    settings = Settings(home=tmp_path_factory.mktemp("lakeops-sql"), flight_port=free_port(),
-                        flight_token_ttl_s=3)
+    settings = platform_settings(tmp_path_factory.mktemp("lakeops-sql"), flight_token_ttl_s=3)
     lake = Lake.from_settings(settings)
     for day, ids in (("2024-10-01", [1, 2, 3]), ("2024-10-02", [4, 5])):
         lake.write_partition("curated", "business/orders", day, _orders(ids, day))
@@ -269,8 +262,8 @@ def _self_signed(folder: Path) -> tuple[Path, Path]:
 
 def test_tls_when_configured(tmp_path: Path) -> None:
     cert, key = _self_signed(tmp_path)
-    settings = Settings(home=tmp_path / "home", flight_port=free_port(), flight_tls=True,
-                        flight_tls_cert=cert, flight_tls_key=key)
+    settings = platform_settings(tmp_path / "home", flight_tls=True, flight_tls_cert=cert,
+                                 flight_tls_key=key)
     try:
         statuses = services.up(settings, services=["sql"], timeout=60)
         assert statuses[0].healthy and statuses[0].url.startswith("grpc+tls://")
@@ -394,9 +387,9 @@ HUNGRY = "SELECT len(list(i)) AS n FROM range(100000000) t(i)"  # a list cannot 
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """One query at a time, 64 MB each, 4 s each, 1 s wait for a turn."""
-    settings = Settings(home=tmp_path_factory.mktemp("lakeops-sql-limits"),
-                        flight_port=free_port(), sql_max_concurrent=1, sql_memory_mb=256,
-                        sql_query_memory_mb=64, sql_query_timeout_s=4, sql_queue_timeout_s=1)
+    settings = platform_settings(tmp_path_factory.mktemp("lakeops-sql-limits"),
+                                 sql_max_concurrent=1, sql_memory_mb=256, sql_query_memory_mb=64,
+                                 sql_query_timeout_s=4, sql_queue_timeout_s=1)
     Lake.from_settings(settings).write_partition("curated", "business/orders", "2024-10-01",
                                                  _orders([1, 2, 3], "2024-10-01"))
     try:

@@ -9,22 +9,24 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import stat
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 from cryptography.fernet import Fernet
+from tests.support import (
+    COMPOSE_FILE,
+    REQUIRED,
+    compose_env,
+    compose_file,
+    compose_worker_settings,
+)
 
 from lakeops.core.settings import Profile, Settings, repo_root
 from lakeops.query.catalog import SPACE
-from lakeops.services import airflow_admin_password, compose
+from lakeops.services import airflow_admin_password
 from lakeops.services.compose import dremio_source, read_env_file, write_env_file
 from lakeops.storage.lake import Lake
 from lakeops.storage.object_store import ObjectStore
@@ -32,17 +34,6 @@ from lakeops.transform.dbt import profiles
 from lakeops.transform.spark import submit, submit_command, submit_env
 
 ROOT = repo_root()
-COMPOSE = ROOT / "docker-compose.yml"
-REQUIRED = re.compile(r"\$\{([A-Z0-9_]+):\?[^}]*\}")
-
-
-def _compose() -> dict[str, Any]:
-    return yaml.safe_load(COMPOSE.read_text())
-
-
-def _env_of(service: str, secrets: dict[str, str]) -> dict[str, str]:
-    env = _compose()["services"][service]["environment"]
-    return {k: REQUIRED.sub(lambda m: secrets[m.group(1)], str(v)) for k, v in env.items()}
 
 
 @pytest.fixture
@@ -55,16 +46,12 @@ def secrets(tmp_path: Path) -> dict[str, str]:
 @pytest.fixture
 def worker_settings(secrets: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Settings exactly as the Airflow worker container builds them."""
-    for key in [k for k in os.environ if k.startswith("LAKEOPS_")]:
-        monkeypatch.delenv(key)
-    for key, value in _env_of("airflow-worker", secrets).items():
-        monkeypatch.setenv(key, value)
-    return Settings()
+    return compose_worker_settings(secrets, monkeypatch)
 
 
 def test_compose_env_generates_exactly_the_secrets_the_compose_file_requires(
         tmp_path: Path) -> None:
-    required = set(REQUIRED.findall(COMPOSE.read_text()))
+    required = set(REQUIRED.findall(COMPOSE_FILE.read_text()))
     path = tmp_path / ".env"
     path.write_text("# mine\nMINIO_ROOT_PASSWORD=chosen-by-the-operator\n")
 
@@ -93,9 +80,9 @@ def test_the_env_file_stays_out_of_git_and_of_the_build_context() -> None:
 def test_the_worker_environment_builds_the_production_settings(
         worker_settings: Settings, secrets: dict[str, str]) -> None:
     s = worker_settings
-    compose = _compose()
+    compose = compose_file()
     services = compose["services"]
-    env = _env_of("airflow-worker", secrets)
+    env = compose_env("airflow-worker", secrets)
 
     unknown = {k for k in env if k.startswith("LAKEOPS_") and not k.startswith("LAKEOPS_SECRET_")
                and k.removeprefix("LAKEOPS_").lower() not in Settings.model_fields}
@@ -141,7 +128,7 @@ def test_the_worker_environment_builds_the_production_settings(
 def test_the_landing_zone_has_its_own_bucket_and_keys(worker_settings: Settings,
                                                      secrets: dict[str, str]) -> None:
     s = worker_settings
-    services = _compose()["services"]
+    services = compose_file()["services"]
     assert s.landing_root == "s3://lakeops-landing"
     assert Lake.landing(s).uri("landing/_archive") == "s3://lakeops-landing/landing/_archive"
     landing, lake = ObjectStore.from_settings(s, "landing"), ObjectStore.from_settings(s)
@@ -152,7 +139,7 @@ def test_the_landing_zone_has_its_own_bucket_and_keys(worker_settings: Settings,
     assert landing.endpoint == lake.endpoint == "http://minio:9000"
     # only the Airflow side (ingest, retention) holds the landing keys
     for name in ("spark-master", "spark-worker", "mlflow", "docs"):
-        env = _env_of(name, secrets)
+        env = compose_env(name, secrets)
         assert not any(k.startswith("LAKEOPS_LANDING") for k in env), name
         assert secrets["MINIO_LANDING_PASSWORD"] not in env.values(), name
     # minio-init: both buckets, a user per bucket whose policy names that bucket only
@@ -174,7 +161,7 @@ def test_dbt_and_dremio_agree_on_the_lakehouse_names(worker_settings: Settings,
     dremio = profiles(worker_settings)["lakeops"]["outputs"]["dremio"]
     assert profiles(worker_settings)["lakeops"]["target"] == "dremio"
     assert dremio["software_host"] == "dremio" and dremio["port"] == 9047
-    assert "127.0.0.1:9047:9047" in _compose()["services"]["dremio"]["ports"][0]
+    assert "127.0.0.1:9047:9047" in compose_file()["services"]["dremio"]["ports"][0]
 
     source = dremio_source(worker_settings)
     # marts built by dbt-dremio and the curated tables are lakehouse.<zone>...: the same
@@ -229,7 +216,7 @@ def test_a_local_lake_gets_no_s3a_settings(tmp_path: Path) -> None:
 
 
 def test_every_image_is_pinned_and_every_file_the_build_needs_exists() -> None:
-    compose = _compose()
+    compose = compose_file()
     services = compose["services"]
     for name, service in services.items():
         image = service.get("image", "")
@@ -270,95 +257,6 @@ def test_the_compose_lock_keeps_the_core_pins() -> None:
     assert {"apache-airflow-providers-celery", "psycopg2-binary", "redis"} <= set(extra)
 
 
-class _FakeDremio(BaseHTTPRequestHandler):
-    """Dremio's REST API as its docs describe the calls init makes: a stand-in on loopback
-    (Dremio itself cannot run here). State lives on the server object."""
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def _reply(self, status: int, body: object = None) -> None:
-        data = json.dumps(body if body is not None else {}).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _body(self) -> Any:
-        return json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-
-    def do_GET(self) -> None:  # noqa: N802
-        state = self.server.state  # type: ignore[attr-defined]
-        if self.path == "/apiv2/server_status":
-            return self._reply(200, {"status": "OK"})
-        if self.headers.get("Authorization") != "_dremio" + state["token"]:
-            return self._reply(401)
-        name = self.path.removeprefix("/api/v3/catalog/by-path/")
-        return self._reply(200, state["sources"][name]) if name in state["sources"] \
-            else self._reply(404)
-
-    def do_PUT(self) -> None:  # noqa: N802
-        state, body = self.server.state, self._body()  # type: ignore[attr-defined]
-        if state["users"]:
-            return self._reply(400, {"errorMessage": "First user can only be created when "
-                                                     "no user is already registered"})
-        state["users"][body["userName"]] = body["password"]
-        return self._reply(200, {"userName": body["userName"]})
-
-    def do_POST(self) -> None:  # noqa: N802
-        state, body = self.server.state, self._body()  # type: ignore[attr-defined]
-        if self.path == "/apiv2/login":
-            if state["users"].get(body["userName"]) != body["password"]:
-                return self._reply(401)
-            return self._reply(200, {"token": state["token"]})
-        if self.headers.get("Authorization") != "_dremio" + state["token"]:
-            return self._reply(401)
-        state["sources"][body["name"]] = body
-        state["created"] += 1
-        return self._reply(200, body)
-
-
-class _DremioServer(ThreadingHTTPServer):
-    state: dict[str, Any]
-
-
-@pytest.fixture
-def fake_dremio(worker_settings: Settings,
-                monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[dict[str, Any], Settings]]:
-    server = _DremioServer(("127.0.0.1", 0), _FakeDremio)
-    server.state = {"users": {}, "sources": {}, "token": "t0k3n", "created": 0}
-    monkeypatch.setattr(compose, "DREMIO_REST_PORT", server.server_address[1])
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.state, worker_settings.model_copy(update={"flight_host": "127.0.0.1"})
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def test_init_creates_dremio_user_and_source_once(
-        fake_dremio: tuple[dict[str, Any], Settings]) -> None:
-    state, settings = fake_dremio
-    compose.init_dremio(settings, timeout_s=10)
-    compose.init_dremio(settings, timeout_s=10)  # a restarted init changes nothing
-
-    assert settings.flight_password is not None
-    assert state["users"] == {"lakeops": settings.flight_password.get_secret_value()}
-    assert list(state["sources"]) == ["lakehouse"] and state["created"] == 1
-    assert state["sources"]["lakehouse"] == compose.dremio_source(settings)
-
-
-def test_init_names_a_refused_login(fake_dremio: tuple[dict[str, Any], Settings]) -> None:
-    state, settings = fake_dremio
-    state["users"]["lakeops"] = "other"  # bootstrapped earlier with another password
-
-    with pytest.raises(RuntimeError, match="LAKEOPS_FLIGHT_PASSWORD"):
-        compose.init_dremio(settings, timeout_s=10)
-    assert state["sources"] == {}
-
-
 def test_the_worker_publishes_the_bundle_to_superset_against_dremio(
         worker_settings: Settings, secrets: dict[str, str]) -> None:
     """publish_dashboards in the compose profile: the zip it imports points the bundle's
@@ -379,11 +277,11 @@ def test_the_worker_publishes_the_bundle_to_superset_against_dremio(
     assert list(passwords.values()) == [secrets["DREMIO_PASSWORD"]]
     assert not any(secrets["DREMIO_PASSWORD"] in t for t in texts.values())
     assert worker_settings.superset_url == "http://superset:8088"
-    superset = _env_of("superset", secrets)
+    superset = compose_env("superset", secrets)
     assert superset_admin_password(worker_settings) == superset["SUPERSET_ADMIN_PASSWORD"]
     # the superset container runs the embedded profile's configuration file
     assert superset["SUPERSET_CONFIG_PATH"] == "/opt/superset/superset_config.py"
-    dockerfile = (COMPOSE.parent / "docker" / "superset.Dockerfile").read_text()
+    dockerfile = (COMPOSE_FILE.parent / "docker" / "superset.Dockerfile").read_text()
     assert "COPY superset/superset_config.py /opt/superset/superset_config.py" in dockerfile
 
 
@@ -397,13 +295,13 @@ def test_the_compose_file_is_valid_against_the_compose_specification() -> None:
 
     schema = json.loads(SCHEMA.read_text())
     errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(
-        yaml.safe_load(COMPOSE.read_text())), key=lambda e: e.json_path)
+        yaml.safe_load(COMPOSE_FILE.read_text())), key=lambda e: e.json_path)
     assert not errors, [f"{e.json_path}: {e.message[:200]}" for e in errors]
 
 
 def test_every_long_running_service_has_a_health_check_and_a_memory_limit() -> None:
     """depends_on can wait for readiness, and no service can take the machine's memory."""
-    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    services = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
     running = {name: s for name, s in services.items() if s.get("restart") != "no"}
     assert len(running) == 14, sorted(running)
     for name, service in running.items():
@@ -425,7 +323,7 @@ def test_compose_runs_as_many_workers_as_the_cluster_profile(tmp_path: Path) -> 
     task's log - is an address every container reaches (the callable must import)."""
     import importlib
 
-    services = _compose()["services"]
+    services = compose_file()["services"]
     native = Settings(profile=Profile.CLUSTER, home=tmp_path)
     assert services["airflow-worker"]["deploy"]["replicas"] == native.cluster_celery_workers
     assert services["spark-worker"]["deploy"]["replicas"] == native.cluster_spark_workers
@@ -458,7 +356,7 @@ def test_compose_runs_the_programs_the_cluster_profile_runs(tmp_path: Path) -> N
 
     settings = Settings(profile=Profile.CLUSTER, home=tmp_path)
     native = {s.name: s.command(settings) for s in specs.entries(settings)}
-    composed = _compose()["services"]
+    composed = compose_file()["services"]
     pairs = {"airflow-api-server": "airflow-api-server", "airflow-scheduler":
              "airflow-scheduler", "airflow-dag-processor": "airflow-dag-processor",
              "airflow-triggerer": "airflow-triggerer", "airflow-worker-1": "airflow-worker",

@@ -1,5 +1,6 @@
 """The dbt runner: profiles derived from settings (no secret in the file), the variables
-and secrets a dbt invocation gets, and the manifest the ``dbt_build`` DAG is rendered from."""
+and secrets a dbt invocation gets, and the manifest the ``dbt_build`` DAG is rendered from
+(dbt itself run by the runner: tests/data/test_dbt_runner.py)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,9 @@ import yaml
 
 from lakeops.core.settings import Settings
 from lakeops.transform.dbt import (
-    DbtError,
     dbt_variables,
     manifest,
     profiles,
-    run_dbt,
     write_profiles,
 )
 
@@ -75,25 +74,6 @@ def test_local_target_reaches_an_s3_lake_with_no_key_in_the_file(tmp_path: Path)
             secret["use_ssl"]) == ("s3", "s3://bucket/lake", "minio:9000", "path", "false")
 
 
-@pytest.mark.slow
-def test_the_dremio_target_is_accepted_by_dbt_dremio(tmp_path: Path) -> None:
-    """dbt-dremio takes the generated profile and parses the project for Dremio: sources on
-    the lake source's curated folders, marts as tables. (Compiling and running need a
-    Dremio server, which this machine cannot run.)"""
-    settings = Settings(home=tmp_path / "home", dbt_target="dremio",
-                        flight_password="not-used-by-parse")
-    run_dbt(["parse"], settings)
-
-    parsed = json.loads((tmp_path / "home/dbt/target/manifest.json").read_text())
-    assert parsed["metadata"]["adapter_type"] == "dremio"
-    # the parse published the copy the dbt_build DAG is rendered from
-    assert json.loads((tmp_path / "home/dbt/dag-manifest.json").read_text()) == parsed
-    orders = parsed["sources"]["source.lakeops.business.orders"]
-    assert (orders["database"], orders["schema"]) == ("lakehouse", "curated.business")
-    mart = parsed["nodes"]["model.lakeops.business_kpis_daily"]
-    assert mart["config"]["materialized"] == "table"
-
-
 def test_dbt_variables_carry_the_lake_and_only_the_targets_secrets(tmp_path: Path) -> None:
     local = dbt_variables(Settings(home=tmp_path, flight_password="s3cr3t-value"))
     assert local["LAKEOPS_LAKE"] == str(tmp_path / "lake")
@@ -105,16 +85,6 @@ def test_dbt_variables_carry_the_lake_and_only_the_targets_secrets(tmp_path: Pat
     assert dremio["LAKEOPS_FLIGHT_PASSWORD"] == "s3cr3t-value"
     with pytest.raises(ValueError, match="LAKEOPS_FLIGHT_PASSWORD"):
         dbt_variables(Settings(home=tmp_path, dbt_target="dremio"))
-
-
-def test_run_dbt_failure_without_results_shows_dbt_output(tmp_path: Path) -> None:
-    """A dbt that fails before running any node (here: an unknown argument) raises DbtError
-    with dbt's own last lines, naming no node."""
-    with pytest.raises(DbtError) as failure:
-        run_dbt(["run", "--no-such-flag"], Settings(home=tmp_path / "home"))
-
-    assert failure.value.nodes == []
-    assert "no-such-flag" in str(failure.value)
 
 
 def test_manifest_is_none_until_a_usable_one_is_published(tmp_path: Path) -> None:

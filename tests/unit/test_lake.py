@@ -1,4 +1,5 @@
-"""Lake storage over a local folder and over S3 (moto's server)."""
+"""Lake storage over a local folder (the tests taking ``any_settings`` run over S3 too, on
+moto's server, in tests/integration/test_on_s3.py)."""
 
 from __future__ import annotations
 

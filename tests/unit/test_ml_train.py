@@ -1,7 +1,7 @@
 """Training and the promotion gate's logic on synthetic frames: the time split, the
-time-ordered folds, the pipeline round trip through ``specs.matrix``, the metric margin and
-baseline, critical-slice recall, fairness gaps, the rollback decision and the decisions
-table. No MLflow server: the registry side is in tests/integration/test_ml_registry.py."""
+time-ordered folds, the metric margin and baseline, critical-slice recall, fairness gaps,
+the rollback decision and the decisions table. Fitting models: tests/data/test_ml_train.py;
+the registry side (an MLflow server): tests/integration/test_ml_registry.py."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 from lakeops.core.settings import Settings
 from lakeops.ml import data, evaluate, gate, synthetic, train
-from lakeops.ml.specs import SPECS, matrix, spec
+from lakeops.ml.specs import SPECS, spec
 from lakeops.storage.lake import Lake
 
 EDU = spec("student_at_risk")
@@ -76,43 +76,6 @@ def test_labelled_rows_drop_unknown_labels_and_sort_by_time(rows: pd.DataFrame) 
 
 
 # -- the pipeline ---------------------------------------------------------------------------
-
-
-def test_matrix_pipeline_round_trip_and_direction_by_construction(rows: pd.DataFrame) -> None:
-    x, y = matrix(EDU, rows)
-    assert y is not None and list(x.columns) == list(EDU.features)
-    pipe = train.build_pipeline(EDU, train.SEARCH_SPACE[0], seed=7).fit(x, y)
-    # scoring rows (label unknown) give the same matrix, so the same predictions
-    unlabelled = rows.drop(columns=EDU.label)
-    x_score, y_score = matrix(EDU, unlabelled)
-    assert y_score is None
-    predict = evaluate.positive_proba(pipe)
-    np.testing.assert_allclose(predict(x_score), predict(x))
-    # unseen categories and missing numbers are scored, not refused
-    odd = x.head(3).copy()
-    odd["region"] = "Atlantis"
-    odd["clicks_week"] = np.nan
-    assert np.isfinite(predict(odd)).all()
-    # the monotonic constraints: more engagement never raises the at-risk probability
-    assert all(r["passed"] for r in evaluate.direction(predict, EDU, rows))
-    assert evaluate.invariance(predict, EDU, rows)["passed"]
-    # the fit is reproducible (fixed seed)
-    again = train.build_pipeline(EDU, train.SEARCH_SPACE[0], seed=7).fit(x, y)
-    np.testing.assert_allclose(evaluate.positive_proba(again)(x), predict(x))
-
-
-def test_search_picks_a_combination_and_beats_chance(rows: pd.DataFrame) -> None:
-    settings = Settings(ml_search_size=2, ml_cv_folds=2)
-    train_part, holdout = train.split_by_time(rows, EDU.time_column, 0.25)
-    x, y = matrix(EDU, train_part)
-    best, tried = train.search(EDU, x, y, train_part[EDU.time_column], settings)
-    assert best in train.SEARCH_SPACE[:2] and len(tried) == 2
-    assert all(r["folds"] == 2 and r["roc_auc"] > 0.6 for r in tried)
-    pipe = train.build_pipeline(EDU, best, settings.ml_seed).fit(x, y)
-    xh, yh = matrix(EDU, holdout)
-    metrics = evaluate.classification_metrics(yh, evaluate.positive_proba(pipe)(xh))
-    assert set(metrics) == set(evaluate.METRICS)
-    assert metrics["roc_auc"] > 0.7
 
 
 def test_direction_check_catches_a_model_that_rises_with_engagement(rows: pd.DataFrame

@@ -1,32 +1,13 @@
-"""One description of the object store, spoken to every client: each reaches the same
-bucket on a real S3 endpoint (moto's server)."""
+"""One description of the object store, spoken to every client: its spellings of one
+endpoint (every client reaching the same bucket on a real S3 endpoint is checked in
+tests/integration/test_on_s3.py)."""
 
 from __future__ import annotations
 
-import duckdb
-import pyarrow.fs as pafs
 import pytest
 
 from lakeops.core.settings import Settings
-from lakeops.storage import duckdb_s3
 from lakeops.storage.object_store import ObjectStore
-
-
-def test_every_client_reads_what_another_wrote(s3_settings: Settings) -> None:
-    import boto3
-
-    store = ObjectStore.from_settings(s3_settings)
-    bucket, _, prefix = s3_settings.lake.removeprefix("s3://").partition("/")
-    boto3.client("s3", **store.boto3_options()).put_object(
-        Bucket=bucket, Key=f"{prefix}/probe/a.csv", Body=b"x\n1\n2\n")
-
-    fs = pafs.S3FileSystem(**store.pyarrow_options())
-    with fs.open_input_stream(f"{bucket}/{prefix}/probe/a.csv") as fh:
-        assert fh.read() == b"x\n1\n2\n"
-
-    con = duckdb.connect()
-    duckdb_s3.attach_lake(con, s3_settings)
-    assert con.execute(f"SELECT sum(x) FROM '{s3_settings.lake}/probe/a.csv'").fetchone() == (3,)
 
 
 def test_spellings_of_one_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import zipfile
 from datetime import date
 from pathlib import Path
@@ -68,12 +66,19 @@ def test_what_is_not_the_release_is_refused_naming_why(tmp_path: Path) -> None:
         oulad.check_release(tmp_path / "notes.txt")
 
 
-def test_the_cli_refuses_a_wrong_path_before_starting_anything(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "lakeops.cli.app", "load", "oulad",
-                           str(tmp_path / "missing.zip")], capture_output=True, text=True,
-                          env={"LAKEOPS_HOME": str(tmp_path / "home"), "PATH": ""})
-    assert proc.returncode == 2
-    assert "no such file or folder; download anonymisedData.zip from https://" in proc.stderr
+def test_the_cli_refuses_a_wrong_path_before_starting_anything(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process: starting any program or opening any socket would fail the test (the
+    unit tier's guard, tests/unit/conftest.py)."""
+    from typer.testing import CliRunner
+
+    from lakeops.cli.app import app
+
+    monkeypatch.setenv("LAKEOPS_HOME", str(tmp_path / "home"))
+    result = CliRunner().invoke(app, ["load", "oulad", str(tmp_path / "missing.zip")])
+    assert result.exit_code == 2
+    assert "no such file or folder; download anonymisedData.zip from https://" in \
+        result.stderr
     assert not (tmp_path / "home").exists()  # no service was started
 
 

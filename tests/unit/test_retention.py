@@ -3,10 +3,7 @@ after the retention, their manifests kept forever."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from datetime import date, datetime
 from pathlib import Path
 
@@ -16,7 +13,6 @@ from lakeops.catalog import datasets
 from lakeops.catalog.contracts import TABLES, get_contract
 from lakeops.core.settings import Settings
 from lakeops.ingest import stage as ingest
-from lakeops.ingest.delivery import find_delivery
 from lakeops.ingest.errors import DeliveryPurged
 from lakeops.landing import retention
 from lakeops.storage.lake import Lake
@@ -33,7 +29,7 @@ PII_TABLES = [t for t in TABLES[SOURCE] if get_contract(SOURCE, t).pii_columns]
 OTHER_TABLES = [t for t in TABLES[SOURCE] if t not in PII_TABLES]
 
 
-def _archive(landing: Lake, table: str, day: str) -> list[str]:
+def archive_names(landing: Lake, table: str, day: str) -> list[str]:
     return [f.path.rsplit("/", 1)[-1]
             for f in landing.ls(f"landing/_archive/{SOURCE}/{table}/{day}")]
 
@@ -73,8 +69,8 @@ def test_old_pii_deliveries_are_purged_with_their_manifest_kept(ingested: Settin
     assert landing.read_bytes(inbox) == b"not ingested yet\n"
     for table in PII_TABLES:
         for day in PURGED_DAYS:
-            assert _archive(landing, table, day) == ["_purged.json"], (table, day)
-        assert _archive(landing, table, KEPT_DAY) == [
+            assert archive_names(landing, table, day) == ["_purged.json"], (table, day)
+        assert archive_names(landing, table, KEPT_DAY) == [
             f.path.rsplit("/", 1)[-1] for f in before[(table, KEPT_DAY)]]
     for table in OTHER_TABLES:  # no PII: every delivery kept as delivered
         for day in DAYS:
@@ -151,10 +147,10 @@ def test_reingesting_a_purged_day_says_why_and_a_new_delivery_is_taken(
     name = f.path.rsplit("/", 1)[-1]
     m = ingest.ingest_table(SOURCE, "studentInfo", day, settings)
     assert [x["name"] for x in m["files"]] == [name]
-    assert sorted(_archive(landing, "studentInfo", day)) == ["_purged.json", name]
+    assert sorted(archive_names(landing, "studentInfo", day)) == ["_purged.json", name]
     # it arrived just now: a purge measured from the data's day would remove it at once
     assert retention.purge_landing("2024-11-03", settings)["files_removed"] == 1  # day 3
-    assert sorted(_archive(landing, "studentInfo", day)) == ["_purged.json", name]
+    assert sorted(archive_names(landing, "studentInfo", day)) == ["_purged.json", name]
     _arrived(landing, f"landing/_archive/{SOURCE}/studentInfo/{day}", "2024-10-04")
     # ... and purged again by a later interval, the earlier purge kept in the tombstone
     assert retention.purge_landing("2024-11-04", settings)["files_removed"] == 1
@@ -231,50 +227,3 @@ def test_landing_keys_are_its_own_else_the_lakes() -> None:
     assert (store.access_key, store.secret_key) == ("in-key", "in-secret")
     assert store.endpoint == "http://127.0.0.1:9000"
     assert ObjectStore.from_settings(own).access_key == "lake-key"
-
-
-def test_s3_lake_and_landing_do_not_overlap(s3_settings: Settings) -> None:
-    lake, landing = Lake.from_settings(s3_settings), Lake.landing(s3_settings)
-    assert landing.root == s3_settings.lake.rsplit("/", 1)[0]
-    assert not landing.uri("landing").startswith(lake.root + "/")
-    landing.write_bytes("landing/education/vle/2024-10-01/vle.csv", b"a\n")
-    assert not lake.exists("landing") and lake.ls("", recursive=True) == []
-    assert find_delivery(landing, get_contract("education", "vle"), "2024-10-01")
-
-
-# -- the DAG, for real --------------------------------------------------------------------
-
-_DAG_TEST = """
-import json, runpy, sys
-import pendulum
-dag = runpy.run_path(sys.argv[1])["purge_landing"]
-# a run at 2024-11-03 covers the daily interval before it: [2024-11-02, 2024-11-03)
-run = dag.test(logical_date=pendulum.datetime(2024, 11, 3, tz="UTC"))
-print(json.dumps({"state": str(run.state),
-                  "states": {ti.task_id: str(ti.state) for ti in run.get_task_instances()}}))
-"""
-
-
-@pytest.mark.integration
-@pytest.mark.timeout(600)
-def test_the_purge_landing_dag_purges_for_its_interval(ingested: Settings,
-                                                       tmp_path: Path) -> None:
-    """``dag.test()`` in a fresh interpreter on a metadata DB of its own."""
-    settings = ingested
-    dags = Path(__file__).resolve().parents[2] / "dags"
-    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "airflow"),
-           "AIRFLOW__CORE__DAGS_FOLDER": str(dags), "LAKEOPS_HOME": str(settings.home)}
-    env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env,
-                   check=True, stdout=subprocess.DEVNULL)
-
-    done = subprocess.run([sys.executable, "-c", _DAG_TEST, str(dags / "purge_landing.py")],
-                          env=env, capture_output=True, text=True, check=False, timeout=300)
-
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["state"] == "success", result
-    rows = Lake.from_settings(settings).read_partition(
-        "monitoring", datasets.LANDING_PURGES.dataset, PURGE).to_pylist()
-    assert {r["delivery_day"] for r in rows} == set(PURGED_DAYS)
-    assert _archive(Lake.landing(settings), "studentInfo", DAYS[0]) == ["_purged.json"]

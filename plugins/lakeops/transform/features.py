@@ -8,7 +8,7 @@
   interval: recency / frequency / monetary, orders that day, basket statistics.
 
 A historical load (an interval whose curated manifests carry ``history_from``, see
-:mod:`lakeops.ingest.stage`) gets one partition per day it covers, each as of that day, computed
+:mod:`lakeops.ingest.delivery`) gets one partition per day it covers, each as of that day, computed
 in one pass (:func:`as_of_days`), so the models have a history to learn from on the
 day a source is onboarded.
 
@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from lakeops.catalog.datasets import feature_job
 from lakeops.core.settings import Settings
-from lakeops.ingest.stage import MANIFEST
+from lakeops.landing.layout import MANIFEST
 from lakeops.storage.lake import DATA_FILE, Lake, partition_dir, table_path
 
 if TYPE_CHECKING:

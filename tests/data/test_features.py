@@ -1,4 +1,5 @@
-"""Spark feature jobs on tiny curated tables, checked against hand-computed numbers."""
+"""Spark feature jobs on tiny curated tables, checked against hand-computed numbers: in a
+Spark session of the test's, and through Spark's own spark-submit as Airflow runs them."""
 
 from __future__ import annotations
 
@@ -204,16 +205,6 @@ def test_one_spark_submit_covers_several_intervals(spark: object, settings: Sett
         features.run_job("business_features", day, settings, spark=spark)  # type: ignore[arg-type]
         assert rows(day) == together[day]
     assert together["2024-10-03"][0]["frequency"] == 3
-
-
-def test_the_command_names_every_interval_once_oldest_first(settings: Settings) -> None:
-    from lakeops.transform.spark import submit_command
-
-    cmd = submit_command("education_features", ["2024-10-03", "2024-10-01", "2024-10-03"],
-                         settings)
-    assert cmd[-4:] == ["--interval", "2024-10-01", "--interval", "2024-10-03"]
-    assert submit_command("education_features", "2024-10-01", settings)[-2:] == [
-        "--interval", "2024-10-01"]
 
 
 def _as_history(lake: Lake, datasets: list[str], days: list[str]) -> None:

@@ -2,7 +2,7 @@
 -> Spark features -> dbt -> models trained, gated, scoring and monitored -> marts and
 predictions read back through the lakehouse SQL endpoint, every step started by Airflow's
 scheduler. All services run on free loopback ports in a throw-away state folder: the
-platform the browser's checks share (tests/integration/conftest.py).
+platform the browser's checks share (tests/e2e/conftest.py).
 
 The scheduler is killed (SIGKILL) while the first ingest runs: supervisord brings it back
 and the demo still completes, every run succeeding, no row twice."""
@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from tests.integration.shared_platform import DAYS, FEATURE_DAYS, INTERVALS, KILLED
+from tests.e2e.shared_platform import DAYS, FEATURE_DAYS, INTERVALS, KILLED
 
 from lakeops import services
 from lakeops.airflow import client as airflow_api
@@ -24,7 +24,7 @@ from lakeops.demo import run as demo
 from lakeops.query import connect
 from lakeops.storage.lake import Lake
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """Every UI a user opens, in a real headless browser over the demo's running platform
-(tests/integration/conftest.py): Debian's chromium driven by Playwright from PyPI, nothing
+(tests/e2e/conftest.py): Debian's chromium driven by Playwright from PyPI, nothing
 downloaded. Superset: log in through the form, open each dashboard of the bundle with a date
 filter applied, wait for every chart, no chart errors and each shows data (the SQL Superset
 sent for each chart is kept beside the screenshots); Airflow's UI lists the platform's DAGs
@@ -22,7 +22,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from tests.integration.shared_platform import FEATURE_DAYS, INTERVALS
+import yaml
+from tests.e2e.shared_platform import FEATURE_DAYS, INTERVALS
 
 from lakeops.catalog import dags
 from lakeops.core.settings import Settings
@@ -31,8 +32,7 @@ from lakeops.query import connect
 from lakeops.services.airflow import airflow_admin_password
 from lakeops.services.superset import superset_admin_password
 
-pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow,
-              pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 CHROMIUM = Path("/usr/bin/chromium")
 # headless, and none of chromium's own calls home (this machine reaches no one anyway)
@@ -42,16 +42,46 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 SHOTS = Settings().home / "test-artifacts" / "browser"
 WAIT_S = 90
-# the date filter: the demo's last week (Business' KPIs are checked against it), up to
-# tomorrow for the tables whose dates are when something ran (gate decisions)
+# the date filter: the demo's last week (Business' KPIs are checked against it), up to the
+# day after the newest date the charted tables hold for the other dashboards (some tables
+# are dated when something ran, e.g. gate decisions: read from the data, never from the
+# clock, so a run that crosses midnight filters what it wrote)
 SINCE = date.fromisoformat(FEATURE_DAYS[-7])
-UNTIL = date.today() + timedelta(days=1)
 SELECTED_UNTIL = date.fromisoformat(INTERVALS[-1]) + timedelta(days=1)
 
 
 @pytest.fixture(scope="module")
 def platform(demo_platform: tuple[Settings, str, list[str]]) -> Settings:
     return demo_platform[0]
+
+
+def _charted_datasets() -> list[dict[str, Any]]:
+    """The bundle's datasets a chart reads that have a time column (the one a time filter
+    applies to)."""
+    def docs(folder: str) -> list[dict[str, Any]]:
+        return [yaml.safe_load(p.read_text())
+                for p in sorted((dashboards.ASSETS / folder).rglob("*.yaml"))]
+
+    charted = {chart["dataset_uuid"] for chart in docs("charts")}
+    return [d for d in docs("datasets") if d["uuid"] in charted and d.get("main_dttm_col")]
+
+
+@pytest.fixture(scope="module")
+def until(platform: Settings) -> date:
+    """The day after the newest date any charted dataset holds in its time column."""
+    newest: list[date] = []
+    with connect(platform) as client:
+        for doc in _charted_datasets():
+            source = (f"({doc['sql']}) AS t" if doc.get("sql")
+                      else f"{doc['schema']}.{doc['table_name']}")
+            column = doc["main_dttm_col"]
+            # not max(): DuckDB 1.5 fails max() of the partition column of a table with
+            # a single partition
+            rows = client.table(f"SELECT {column} AS newest FROM {source} WHERE {column} "
+                                f"IS NOT NULL ORDER BY {column} DESC LIMIT 1").to_pylist()
+            newest += [date.fromisoformat(str(row["newest"])[:10]) for row in rows]
+    assert newest, "no charted dataset holds a row"
+    return max(newest) + timedelta(days=1)
 
 
 @pytest.fixture(scope="module")
@@ -119,13 +149,15 @@ def _week_bounds(settings: Settings) -> tuple[int, int]:
     return int(row["lo"]), int(row["hi"])
 
 
-def _filters(dashboard: dict[str, Any], settings: Settings) -> dict[str, Any]:
+def _filters(dashboard: dict[str, Any], settings: Settings, newest: date
+             ) -> dict[str, Any]:
     """The dashboard's date filter (or, for Education, its week-of-presentation range)
-    set as a user would leave it, in the form Superset keeps in a dashboard's URL."""
+    set as a user would leave it, in the form Superset keeps in a dashboard's URL; the
+    range ends at ``newest`` (exclusive), Business' at the demo's last interval."""
     state: dict[str, Any] = {}
     for f in dashboard["metadata"]["native_filter_configuration"]:
         if f["filterType"] == "filter_time":
-            until = SELECTED_UNTIL if dashboard["slug"] == "business" else UNTIL
+            until = SELECTED_UNTIL if dashboard["slug"] == "business" else newest
             value = f"{SINCE.isoformat()} : {until.isoformat()}"
             state[f["id"]] = {"id": f["id"], "extraFormData": {"time_range": value},
                               "filterState": {"value": value}}
@@ -195,7 +227,7 @@ def _wait_for_charts(t: Tab, results: list[dict[str, Any]], charts: int) -> None
 @pytest.mark.parametrize("dashboard", dashboards.dashboard_docs(), ids=lambda d: d["slug"])
 def test_each_dashboard_renders_every_chart_with_a_date_filter(
         browser: Any, demo_platform: tuple[Settings, str, list[str]],
-        superset_login: dict[str, Any], dashboard: dict[str, Any]) -> None:
+        superset_login: dict[str, Any], until: date, dashboard: dict[str, Any]) -> None:
     """Opened as a user would with its date filter applied: every chart answers from the
     SQL endpoint with rows, none shows an error or "No results", and the filter reached
     the SQL (Dremio's TO_DATE / TO_TIMESTAMP, run by the endpoint's translation). The
@@ -213,7 +245,7 @@ def test_each_dashboard_renders_every_chart_with_a_date_filter(
 
     t.page.on("response", on_response)
     charts = len(_charts(dashboard))
-    filters = _rison(_filters(dashboard, platform))
+    filters = _rison(_filters(dashboard, platform, until))
     url = _printed_url(demo_platform[1], dashboard["dashboard_title"])
     try:
         t.page.goto(f"{url}?native_filters={filters}")
