@@ -43,7 +43,8 @@ from typing import Any
 import psutil
 
 from benchmarks import lakes
-from benchmarks.harness import free_port, save
+from benchmarks.harness import save
+from lakeops.services.ports import free_port
 
 INTERVAL = date(2025, 1, 1)  # a past day: Airflow backfills no future interval
 HISTORY_DAYS = 42

@@ -69,7 +69,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import lakes
-from benchmarks.harness import Measurement, free_port, measure, save, timed
+from benchmarks.harness import Measurement, measure, save, timed
+from lakeops.services.ports import free_port
 
 REPEAT = 3
 PREDICTION_DAYS = 3  # the newest days that carry predictions

@@ -33,7 +33,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from benchmarks import lakes
-from benchmarks.harness import free_port, measure, report, timed
+from benchmarks.harness import measure, report, timed
+from lakeops.services.ports import free_port
 
 SQL = "SELECT * FROM lakehouse.raw.education.studentVle"
 

@@ -5,29 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-
-
-def free_port(block: int = 1) -> int:
-    """A free loopback port whose next ``block - 1`` ports are free too (Spark's UIs take
-    the master's and one per worker)."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = int(s.getsockname()[1])
-        try:
-            for port in range(base + 1, base + block):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
 
 
 @dataclass

@@ -144,6 +144,17 @@ def feature_intervals(days: int) -> list[str]:
     return [(START + timedelta(days=d)).isoformat() for d in picks]
 
 
+def curate_both(work: Path, scale: float, days: int) -> None:
+    """``work`` emptied, then the curated partitions of both domains written into it."""
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    for domain in ("education", "business"):
+        t0 = time.perf_counter()
+        rows = curate(work, domain, scale, days)
+        print(f"curated {domain}: {rows:,} rows over {days} days in "
+              f"{time.perf_counter() - t0:.0f}s")
+
+
 def curated_lake(work: Path, scale: float, days: int) -> None:
     """The curated lake of both domains over ``days`` days with its features; kept when
     ``work`` holds one of the same scale, days and seed."""
@@ -152,13 +163,7 @@ def curated_lake(work: Path, scale: float, days: int) -> None:
 
     if is_curated(work, scale, days):
         return
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    for domain in ("education", "business"):
-        t0 = time.perf_counter()
-        rows = curate(work, domain, scale, days)
-        print(f"curated {domain}: {rows:,} rows over {days} days in "
-              f"{time.perf_counter() - t0:.0f}s")
+    curate_both(work, scale, days)
     t0 = time.perf_counter()
     spark = spark_session(settings(work), "lakeops-bench-features")  # one JVM for all jobs
     try:

@@ -80,7 +80,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import Measurement, free_port, measure, report, timed
+from benchmarks.harness import Measurement, measure, report, timed
+from lakeops.services.ports import free_port
 
 MODEL = "student_at_risk"
 INTERVAL = "2024-10-01"  # the interval scored (its feature partition names SCORE_DAY)

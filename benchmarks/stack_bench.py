@@ -26,7 +26,8 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.harness import free_port, save
+from benchmarks.harness import save
+from lakeops.services.ports import free_port
 
 BUDGET_MB = 3 * 1024
 IDLE_S = 60

@@ -13,7 +13,6 @@ import contextlib
 import http.client
 import os
 import re
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,25 +24,10 @@ import yaml
 
 from lakeops.core.settings import Settings, repo_root
 from lakeops.ml import data
+from lakeops.services.ports import free_port
 from lakeops.storage.lake import DATA_FILE, Lake
 
 # --------------------------------------------------------------------------- ports
-
-
-def free_port(block: int = 1) -> int:
-    """A free loopback port whose next ``block - 1`` ports are free too (the cluster
-    profile's Spark UIs take the master's port and one per worker)."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = int(s.getsockname()[1])
-        try:
-            for port in range(base + 1, base + block):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
 
 
 # every service's port setting but the Spark UIs' (a block: see platform_settings)

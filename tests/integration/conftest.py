@@ -12,9 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.support import free_port
 
 from lakeops.core.settings import Settings
+from lakeops.services.ports import free_port
 
 BIN = Path(sys.executable).parent
 

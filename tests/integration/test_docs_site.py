@@ -17,13 +17,14 @@ from urllib.parse import urljoin, urlsplit
 import boto3
 import httpx
 import pytest
-from tests.support import EXTERNAL_REFS, docs_server, free_port, raw_get
+from tests.support import EXTERNAL_REFS, docs_server, raw_get
 
 from lakeops import services
 from lakeops.catalog.contracts import TABLES
 from lakeops.core.settings import Settings
 from lakeops.ingest import stage as ingest
 from lakeops.services.docs_site import make_server
+from lakeops.services.ports import free_port
 from lakeops.storage.lake import Lake
 from lakeops.synthetic.generate import generate
 from lakeops.validate import docs_assets, publish

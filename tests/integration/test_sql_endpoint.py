@@ -17,12 +17,13 @@ import pyarrow as pa
 import pyarrow.flight as fl
 import pyarrow.parquet as pq
 import pytest
-from tests.support import free_port, platform_settings
+from tests.support import platform_settings
 
 from lakeops import services
 from lakeops.core.settings import Settings, repo_root
 from lakeops.query import Client, QueryError, connect, grants
 from lakeops.query.grants import flight_password
+from lakeops.services.ports import free_port
 from lakeops.storage.lake import Lake
 
 pytestmark = [pytest.mark.timeout(300)]

@@ -19,13 +19,14 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-from tests.support import free_port, platform_settings
+from tests.support import platform_settings
 
 from lakeops import services
 from lakeops.core.settings import Settings
 from lakeops.services import launch, specs
 from lakeops.services.airflow import base_env
 from lakeops.services.health import Http
+from lakeops.services.ports import free_port
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import socket
 import time
 import xmlrpc.client
 from collections.abc import Iterable
@@ -36,6 +35,7 @@ from lakeops.core.settings import Settings
 from lakeops.services import launch, processes, specs, supervisord
 from lakeops.services.errors import PortInUseError, ServiceStartError
 from lakeops.services.health import Probe, tail
+from lakeops.services.ports import port_taken
 from lakeops.services.specs import Service
 
 log = logging.getLogger(__name__)
@@ -65,25 +65,12 @@ def _locked(settings: Settings) -> contextlib.AbstractContextManager[None]:
 # --------------------------------------------------------------------------- up
 
 
-def _port_taken(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return True
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        probe = "127.0.0.1" if host in ("0.0.0.0", "") else host
-        return sock.connect_ex((probe, port)) == 0
-
-
 def _check_ports(settings: Settings, entries: Iterable[Service]) -> None:
     clashes = [
         f"port {port} for service {e.name} is already in use by another process; "
         f"stop it or set {e.port_var} to a free port"
         for e in entries
-        if (port := e.port(settings)) is not None and _port_taken(settings.host, port)
+        if (port := e.port(settings)) is not None and port_taken(settings.host, port)
     ]
     if clashes:
         raise PortInUseError("; ".join(clashes) + " (nothing was started)")
