@@ -166,6 +166,25 @@ def test_no_module_uses_anothers_private_names() -> None:
     assert not uses, "private names used outside their module:\n" + "\n".join(uses)
 
 
+def _rooms(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The graph between the package's folders (``lakeops.ingest``, ``lakeops.ml``, ...)."""
+    def room(module: str) -> str:
+        return ".".join(module.split(".")[:2])
+
+    rooms: dict[str, set[str]] = {room(m): set() for m in graph}
+    for module, targets in graph.items():
+        rooms[room(module)] |= {room(t) for t in targets} - {room(module)}
+    return rooms
+
+
+def test_folders_import_in_one_direction() -> None:
+    """The folders stack up (core at the bottom, cli at the top): no two reach each other,
+    so each can be read knowing only the folders below it."""
+    circles = _circles(_rooms(_edges()))
+    assert not circles, "folders importing each other: " + \
+        "; ".join(" <-> ".join(c) for c in circles)
+
+
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_module_is_short_enough_to_read(module: str) -> None:
     lines = len(MODULES[module].read_text().splitlines())
@@ -175,6 +194,9 @@ def test_module_is_short_enough_to_read(module: str) -> None:
 def test_the_checks_catch_what_they_look_for() -> None:
     """A circle and a private import, written on purpose, are found."""
     assert _circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _rooms({"lakeops.x.a": {"lakeops.y.b"}, "lakeops.y.b": {"lakeops.x.c"},
+                   "lakeops.x.c": set()}) == {"lakeops.x": {"lakeops.y"},
+                                              "lakeops.y": {"lakeops.x"}}
     tree = ast.parse("from lakeops.storage.lake import _x\n"
                      "from lakeops.storage import lake\n"
                      "def f():\n    return lake._y\n")
