@@ -85,7 +85,7 @@ run: setup  ## start the embedded platform and run the demo (re-runnable)
 test: setup docs $(CHROMIUM) $(CLUSTER_PACKAGES)  ## run the whole test suite (installs Debian's chromium as root)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-test-fast: setup  ## unit tests and DAG checks: no process, no socket, under 2 minutes
+test-fast: setup  ## unit tests (no process, no socket) and the DAG checks, under 2 minutes
 	$(VENV)/bin/python -m pytest tests/unit tests/dags $(PYTEST_ARGS)
 
 bench: setup  ## benchmarks at full scale, each against baselines measured in the same run
