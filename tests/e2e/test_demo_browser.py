@@ -28,7 +28,7 @@ from tests.e2e.shared_platform import FEATURE_DAYS, INTERVALS
 from lakeops.catalog import dags
 from lakeops.core.settings import Settings
 from lakeops.dashboards import bundle as dashboards
-from lakeops.query import connect
+from lakeops.query import QueryError, connect
 from lakeops.services.airflow import airflow_admin_password
 from lakeops.services.superset import superset_admin_password
 
@@ -77,8 +77,12 @@ def until(platform: Settings) -> date:
             column = doc["main_dttm_col"]
             # not max(): DuckDB 1.5 fails max() of the partition column of a table with
             # a single partition
-            rows = client.table(f"SELECT {column} AS newest FROM {source} WHERE {column} "
-                                f"IS NOT NULL ORDER BY {column} DESC LIMIT 1").to_pylist()
+            try:
+                rows = client.table(f"SELECT {column} AS newest FROM {source} WHERE "
+                                    f"{column} IS NOT NULL ORDER BY {column} DESC LIMIT 1"
+                                    ).to_pylist()
+            except QueryError:  # not written (yet): its dashboard's test says so
+                continue
             newest += [date.fromisoformat(str(row["newest"])[:10]) for row in rows]
     assert newest, "no charted dataset holds a row"
     return max(newest) + timedelta(days=1)

@@ -19,6 +19,7 @@ import pytest
 
 from lakeops.catalog.contracts import TABLES, Format, get_contract
 from lakeops.core.settings import Settings
+from lakeops.landing.layout import LOAD_MARKER
 from lakeops.storage.lake import Lake
 from lakeops.synthetic.generate import generate
 from lakeops.synthetic.release import generate_release
@@ -31,9 +32,11 @@ def _lake(tmp_path: Path, name: str) -> Lake:
     return Lake.landing(Settings(home=tmp_path / name))
 
 
-def _read(lake: Lake, source: str, table: str, day: date) -> pa.Table:
+def _read(lake: Lake, source: str, table: str, day: date, *beside: str) -> pa.Table:
+    """The day's delivered file (``beside`` names files delivered next to it)."""
     contract = get_contract(source, table)
-    (f,) = lake.ls(f"landing/{source}/{table}/{day}")
+    (f,) = [f for f in lake.ls(f"landing/{source}/{table}/{day}")
+            if f.path.rsplit("/", 1)[-1] not in beside]
     data = lake.read_bytes(f.path)
     if contract.delivery.format is Format.PARQUET:
         return pq.read_table(io.BytesIO(data))
@@ -57,6 +60,21 @@ def test_same_seed_same_bytes_and_days_are_incremental(tmp_path: Path, domain: s
     assert fa and all(fb[p] == data for p, data in fa.items()), "first days must not change"
     assert len(fb) == 2 * len(fa)
     assert _files(c) != fa, "another seed gives other data"
+
+
+def test_the_historical_load_delivers_the_latest_row_of_each_key(tmp_path: Path) -> None:
+    """A withdrawal's change record replaces the registration it changes in the history
+    delivery: one row per key, the withdrawal's date on it; the same seed gives the same
+    bytes (the delivery does not depend on how the rows were grouped)."""
+    a, b = _lake(tmp_path, "a"), _lake(tmp_path, "b")
+    for lake in (a, b):
+        generate(lake, "education", START, 1, scale=0.005, seed=4, history_days=30)
+    assert _files(a) == _files(b)
+    regs = _read(a, "education", "studentRegistration", START, LOAD_MARKER).to_pylist()
+    key = ("code_module", "code_presentation", "id_student")
+    assert len({tuple(r[k] for k in key) for r in regs}) == len(regs), "one row per key"
+    withdrawn = [r for r in regs if r["date_unregistration"] not in (None, "")]
+    assert withdrawn, "the history's withdrawals are delivered"
 
 
 @pytest.mark.parametrize("domain", list(TABLES))

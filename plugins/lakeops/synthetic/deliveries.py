@@ -176,6 +176,7 @@ def history_load(world: World, contracts: dict[str, Contract], days: int,
         if contract.primary_key and rows.num_rows:
             order = rows.append_column("_i", pa.array(np.arange(rows.num_rows)))
             last = order.group_by(list(contract.primary_key)).aggregate([("_i", "max")])
-            rows = rows.take(pc.sort_indices(last["_i_max"]))
+            latest = last["_i_max"]  # the latest row per key, in delivery order
+            rows = rows.take(pc.take(latest, pc.sort_indices(latest)))
         out[table] = rows
     return out
