@@ -53,3 +53,23 @@ TALISMAN_CONFIG = {
 }
 SUPERSET_WEBSERVER_TIMEOUT = 120
 ROW_LIMIT = 50_000
+
+
+def FLASK_APP_MUTATOR(app: object) -> None:  # noqa: N802 - Superset's setting name
+    """Time-range filters are parsed with pyparsing, whose packrat cache is shared by every
+    thread and is not safe under gunicorn's threads: a dashboard whose charts load at once
+    got a chart refused now and then ("Expected '(', found ')'", one chart of eight in a
+    CI run). Superset serialised that parse once (apache/superset#12489); the lock is
+    restored here around the one function that runs the grammar."""
+    import threading
+
+    from superset.utils import date_parser
+
+    evaluate = date_parser.datetime_eval
+    lock = threading.Lock()
+
+    def datetime_eval(expression: str | None = None):  # type: ignore[no-untyped-def]
+        with lock:
+            return evaluate(expression)
+
+    date_parser.datetime_eval = datetime_eval
