@@ -56,11 +56,13 @@ ROW_LIMIT = 50_000
 
 
 def FLASK_APP_MUTATOR(app: object) -> None:  # noqa: N802 - Superset's setting name
-    """Time-range filters are parsed with pyparsing, whose packrat cache is shared by every
-    thread and is not safe under gunicorn's threads: a dashboard whose charts load at once
-    got a chart refused now and then ("Expected '(', found ')'", one chart of eight in a
-    CI run). Superset serialised that parse once (apache/superset#12489); the lock is
-    restored here around the one function that runs the grammar."""
+    """Time-range filters are parsed with pyparsing, whose grammar and packrat cache are
+    shared by every gunicorn thread. A dashboard whose charts load at once got one chart
+    refused in a CI run ("Expected '(', found ')'" for a plain date range that parses
+    alone); a single-process reproduction did not show it, so the shared parser is the
+    likely cause, not a proven one. Superset once serialised this parse for the same
+    symptom (apache/superset#12489); the lock is restored here around the one function
+    that runs the grammar (``get_since_until`` looks it up in its module at call time)."""
     import threading
 
     from superset.utils import date_parser
